@@ -1,0 +1,54 @@
+"""What the actions share: one Responder per action-server process, and tracker adapters."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot import knowledge
+from bot.answering import Reply, Responder, Turn
+from bot.handoff import SqlHandoffService
+from bot.retrieval import KnowledgeRetriever
+from bot.settings import load_settings
+
+
+@functools.lru_cache(maxsize=1)
+def responder() -> Responder:
+    settings = load_settings()
+    kb = knowledge.load()
+    return Responder(kb, KnowledgeRetriever(kb), SqlHandoffService(settings.handoff_db_url), settings)
+
+
+def turn_from_tracker(tracker: Tracker) -> Turn:
+    message: dict[str, Any] = tracker.latest_message or {}
+    intent = message.get("intent") or {}
+    misses = tracker.get_slot("misses")
+    return Turn(
+        text=message.get("text") or "",
+        intent=intent.get("name"),
+        confidence=float(intent.get("confidence") or 0.0),
+        ranking=list(message.get("intent_ranking") or []),
+        entities=list(message.get("entities") or []),
+        conversation_id=tracker.sender_id,
+        channel=tracker.get_latest_input_channel() or "unknown",
+        misses=int(misses or 0),
+    )
+
+
+def deliver(reply: Reply, dispatcher: CollectingDispatcher) -> list[dict[str, Any]]:
+    """Send the reply's messages and return the slot events that record what happened."""
+    for message in reply.messages:
+        dispatcher.utter_message(text=message.text, buttons=message.buttons or None)
+    return [
+        SlotSet("route", reply.route),
+        SlotSet("kb_article", reply.article),
+        SlotSet("misses", float(reply.misses)),
+    ]
+
+
+def respond(tracker: Tracker, dispatcher: CollectingDispatcher) -> list[dict[str, Any]]:
+    return deliver(responder().respond(turn_from_tracker(tracker)), dispatcher)

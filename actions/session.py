@@ -1,0 +1,27 @@
+"""Starts each conversation by saying what the assistant is (and is not)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActionExecuted, SessionStarted, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.answering import INTRODUCTION
+
+
+class ActionSessionStart(Action):
+    def name(self) -> str:
+        return "action_session_start"
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        dispatcher.utter_message(text=INTRODUCTION)
+        return [
+            SessionStarted(),
+            SlotSet("route", "smalltalk"),
+            SlotSet("kb_article", None),
+            ActionExecuted("action_listen"),
+        ]

@@ -1,0 +1,130 @@
+"""Custom Rasa NLU components, named in config.yml.
+
+- ``SenIntentClassifier`` classifies intents from mean-pooled all-MiniLM-L6-v2 sentence
+  embeddings plus TF-IDF words and character n-grams (see bot/intent_model.py and the README
+  for why this beat DIET here).
+- ``SafeguardingOverride`` runs the deterministic safeguarding check on every message after the
+  classifiers and, on a match, makes ``safeguarding`` the intent with confidence 1.0 whatever
+  the model said. Safety does not rest on the model alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pathlib import Path
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.classifiers.classifier import IntentClassifier
+from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.intent_model import IntentModel
+from bot.safeguarding import SAFEGUARDING_CHECK
+
+SAFEGUARDING_INTENT = "safeguarding"
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
+class SenIntentClassifier(GraphComponent, IntentClassifier):
+    """Logistic regression over sentence embeddings plus word and character TF-IDF.
+
+    The embedding carries meaning ("who runs special needs at school" ~ "what is a SENCO"); the
+    TF-IDF features carry the exact acronyms and typos parents use. Persisted as plain arrays and
+    JSON (no pickle), so loading a model cannot run code.
+    """
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        return {"C": 20.0, "max_iter": 3000, "ranking_length": 10}
+
+    @staticmethod
+    def required_packages() -> list[str]:
+        return ["sklearn", "tokenizers", "safetensors"]
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> SenIntentClassifier:
+        return cls(config, model_storage, resource)
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        model: IntentModel | None = None,
+    ) -> None:
+        self.config = config
+        self.model_storage = model_storage
+        self.resource = resource
+        self.model = model
+
+    def train(self, training_data: TrainingData) -> Resource:
+        examples = [m for m in training_data.intent_examples if m.get(TEXT) and m.get(INTENT)]
+        texts = [m.get(TEXT) for m in examples]
+        labels = [m.get(INTENT) for m in examples]
+        self.model = IntentModel.fit(texts, labels, C=self.config["C"], max_iter=self.config["max_iter"])
+        with self.model_storage.write_to(self.resource) as directory:
+            self.model.save(Path(directory))
+        return self.resource
+
+    @classmethod
+    def load(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> SenIntentClassifier:
+        try:
+            with model_storage.read_from(resource) as directory:
+                model = IntentModel.load(Path(directory))
+        except (ValueError, FileNotFoundError):
+            model = None  # not trained (no intent examples): the classifier stays silent
+        return cls(config, model_storage, resource, model)
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        if self.model is None:
+            return messages
+        texts = [m.get(TEXT) or "" for m in messages]
+        for message, ranking in zip(messages, self.model.rank(texts)):
+            ranking = ranking[: self.config["ranking_length"]]
+            message.set(INTENT, ranking[0], add_to_output=True)
+            message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+        return messages
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
+class SafeguardingOverride(GraphComponent):
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> SafeguardingOverride:
+        return cls()
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        for message in messages:
+            found = SAFEGUARDING_CHECK.matches(message.get(TEXT))
+            if not found:
+                continue
+            intent = {"name": SAFEGUARDING_INTENT, "confidence": 1.0}
+            ranking = [
+                r for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name") != intent["name"]
+            ]
+            message.set(INTENT, intent, add_to_output=True)
+            message.set(INTENT_RANKING_KEY, [intent, *ranking], add_to_output=True)
+        return messages

@@ -1,0 +1,172 @@
+"""Deterministic safeguarding check, run on every message before and apart from the model.
+
+A parent may mention a risk to a child (or to themself) in a single clause of a long, ordinary
+question. The check looks for risk phrases anywhere in the message, after normalising case,
+apostrophes and spacing, and ignores a few everyday idioms that share the words ("dying to",
+"kill for a coffee", "hit her target"). It errs on the side of replying: a false alarm costs a
+parent a few seconds; a miss can cost far more.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_SELF = r"(?:him|her|my|them|your|our)\s?(?:self|selves|slef|sef)"
+_PERSON = (
+    r"(?:he|she|they|i|my (?:son|daughter|child|boy|girl|kid|ds|dd|dc)|ds|dd|dc|"
+    r"my little (?:one|boy|girl)|son|daughter|child|kid)"
+)
+_ADULT = (
+    r"(?:teacher|staff|ta|t\.a\.|head|headteacher|head teacher|senco|sendco|dinner lady|"
+    r"adult|adults|dad|father|stepdad|step dad|mum|mother|stepmum|step mum|partner|husband|"
+    r"wife|boyfriend|girlfriend|ex|uncle|aunt|grandad|granddad|nan|brother|sister|"
+    r"carer|babysitter|coach|neighbour|man|woman|someone|somebody)"
+)
+_HARM_VERB = r"(?:hit|hits|hitting|beat|beats|beaten|beating|punch(?:ed|es|ing)?|kick(?:ed|s|ing)?|slap(?:ped|s|ping)?|strangl(?:ed|es|ing|e)|chok(?:ed|es|ing|e)|throttl(?:ed|es|e)|burn(?:ed|t|s)?|smack(?:ed|s|ing)?|shak(?:e|es|en|ing)|shook|hurt(?:s|ing)?|attack(?:ed|s|ing)?)"
+_VICTIM = r"(?:him|her|me|us|them|my (?:son|daughter|child|boy|girl|kids?|children|ds|dd))"
+
+RISK_PATTERNS: dict[str, list[str]] = {
+    "suicide": [
+        r"\bsuicid",
+        r"\bkill(?:s|ed|ing)?\s+" + _SELF,
+        r"\bkms\b",
+        r"\bunalive",
+        r"\bend(?:s|ed|ing)?\s+(?:his|her|my|their|it)\s+(?:own\s+)?li(?:fe|ves)\b",
+        r"\bend(?:ing)? it all\b",
+        r"\btake (?:his|her|my|their) (?:own )?li(?:fe|ves)\b",
+        r"\bwants? to die\b",
+        r"\bwanting to die\b",
+        r"\b(?:want|wants|wanted|wanting|going|gonna) to be dead\b",
+        r"\bwish(?:es|ed)? (?:he|she|i|they) (?:was|were|wasn'?t|weren'?t) (?:dead|alive|born|here)\b",
+        r"\bbetter off dead\b",
+        r"\bbetter off without (?:me|him|her)\b",
+        r"\b(?:doesn'?t|does not|don'?t|do not|didn'?t) want to (?:be alive|live|exist|be here)\b",
+        r"\bno (?:point|reason) (?:in )?(?:living|to live|being alive)\b",
+        r"\bcan'?t go on\b",
+        r"\bcannot go on\b",
+        r"\bnot (?:want|wanting) to (?:live|be alive)\b",
+        r"\bhang(?:ed|ing)? " + _SELF,
+        r"\bnoose\b",
+        r"\boverdos",
+        r"\bjump (?:off|in front of)\b",
+    ],
+    "self_harm": [
+        r"\bself[\s-]?harm",
+        r"\b(?:hurt|hurts|hurting|harm|harms|harming|injur(?:e|es|ing)|cut|cuts|cutting|burn|burns|burning|scratch(?:es|ing)?|bit(?:e|es|ing)|hit(?:s|ting)?|punch(?:es|ing)?|bang(?:s|ing)?)\s+"
+        + _SELF,
+        r"\bcutting (?:his|her|their|my) (?:arms?|wrists?|legs?|skin)\b",
+        r"\bcuts on (?:his|her|their|my) (?:arms?|wrists?|legs?)\b",
+        r"\bhead[\s-]?bang",
+        r"\b(?:might|could|will|want to|going to|gonna|scared i'?ll|afraid i'?ll) (?:hurt|harm) (?:myself|him|her|my (?:son|daughter|child|kids?))\b",
+        r"\bscared (?:of )?what i might do\b",
+    ],
+    "abuse": [
+        r"\babus(?:e|ed|es|ing|ive)\b",
+        r"\bsexual(?:ly)?\b(?! education| health)",
+        r"\btouch(?:ed|es|ing)? (?:him|her|them|me|my \w+) (?:inappropriately|down there|in (?:his|her|their|my) (?:private|privates))",
+        r"\binappropriate(?:ly)? touch",
+        r"\bgroom(?:ed|ing)\b",
+        r"\bmolest",
+        r"\brap(?:e|ed|ing)\b",
+        r"\bbeing neglected\b",
+        r"\bneglected (?:at home|by (?:his|her|their|my))\b",
+        r"\bexploit(?:ed|ation|ing)\b",
+        r"\b" + _ADULT + r"\s+(?:has\s+|had\s+|is\s+|keeps\s+|kept\s+)?" + _HARM_VERB + r"\s+" + _VICTIM + r"\b(?!\s+target)",
+        r"\b" + _HARM_VERB + r"\s+by\s+(?:a|an|the|his|her|my|their|one of the)?\s*" + _ADULT + r"\b",
+        r"\bbruis(?:e|es|ed|ing)\b",
+        r"\bmarks on (?:his|her|their) (?:arms?|legs?|body|neck|face|back|wrists?)\b",
+        r"\bthreaten(?:ed|s|ing)? to (?:kill|hurt|stab|hit)\b",
+        r"\b(?:locked|shut) (?:him|her|them) in\b",
+        r"\b(?:scared|frightened|afraid|terrified) of (?:his|her|their|my) (?:dad|father|mum|mother|stepdad|step dad|partner|teacher|ta)\b",
+    ],
+    "domestic_violence": [
+        r"\bdomestic (?:abuse|violence)\b",
+        r"\b(?:partner|husband|boyfriend|ex|wife|girlfriend|dad|father|stepdad|step dad)\s+(?:is|was|gets|got|has been|can be)\s+(?:violent|aggressive towards)\b",
+        r"\bviolen(?:t|ce) (?:at|in the) home\b",
+        r"\b(?:not|isn'?t|doesn'?t feel|don'?t feel|dont feel|never feels?) safe (?:at home|in (?:the|our|my) (?:house|home))\b",
+        r"\bunsafe at home\b",
+        r"\b(?:scared|afraid|frightened|terrified) (?:to go|of going) home\b",
+        r"\bfleeing\b",
+        r"\brefuge\b",
+    ],
+    "restraint_injury": [
+        r"\brestrain(?:ed|t|ts|ing)?\b.{0,160}\b(?:bruis|injur|hurt|marks?|scratch|cuts?|bleed|broken|sprain|pain|swollen|carpet burn)",
+        r"\b(?:bruis|injur|hurt|marks?|scratch|bleed|broken|sprain|swollen|carpet burn)\w*\b.{0,160}\brestrain",
+        r"\b(?:pinned|held|holding|pin|pins)\s+(?:him|her|them|my \w+)\s+(?:down|to the floor|on the floor|against)\b",
+        r"\b(?:dragged|manhandled|grabbed|yanked)\s+(?:him|her|them|my \w+)\b",
+        r"\bsat on (?:him|her|them)\b",
+        r"\bface ?down (?:restraint|hold|on the floor)\b",
+    ],
+    "missing_or_danger": [
+        r"\b(?:has|had|have|is|was) (?:gone )?missing\b(?! out)",
+        r"\bgone missing\b",
+        r"\bran away from (?:home|school)\b",
+        r"\brun(?:s|ning)? away from home\b",
+        r"\bin (?:immediate |real )?danger\b(?! of)",
+        r"\bweapon\b",
+        r"\bknife\b",
+        r"\bstab(?:bed|bing)?\b",
+    ],
+}
+
+# Everyday phrases that share words with the risk patterns but carry no risk.
+BENIGN_PATTERNS = [
+    r"\bdying (?:to|for)\b",
+    r"\bkill(?:ing)? for a\b",
+    r"\bcould kill (?:for|him|her) (?:a|when|if)?\b",
+    r"\bhit (?:his|her|their) (?:targets?|milestones?|goals?)\b",
+    r"\bhit (?:the|a) (?:target|ceiling|wall in maths|books)\b",
+    r"\brestraint (?:policy|policies|plan|training)\b(?!.{0,160}\b(?:bruis|injur|hurt|marks?|scratch|bleed))",
+    r"\bmissing out\b",
+    r"\bmissing (?:lessons|school|work|homework|learning|education|class)\b",
+    r"\bsexual health\b",
+]
+
+_COMPILED = {name: [re.compile(p) for p in pats] for name, pats in RISK_PATTERNS.items()}
+_BENIGN = [re.compile(p) for p in BENIGN_PATTERNS]
+
+
+def normalise(text: str) -> str:
+    text = text.lower()
+    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
+    text = re.sub(r"[^\w'\s.-]", " ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+@dataclass(frozen=True)
+class SafeguardingMatch:
+    category: str
+    phrase: str
+
+
+class SafeguardingCheck:
+    """Finds a mention of risk to a child or parent anywhere in a message."""
+
+    def matches(self, text: str | None) -> SafeguardingMatch | None:
+        if not text:
+            return None
+        clean = normalise(text)
+        # Blank out benign idioms first, so "dying to start the club" can't match "to die".
+        for benign in _BENIGN:
+            clean = benign.sub(" ~ ", clean)
+        for category, patterns in _COMPILED.items():
+            for pattern in patterns:
+                found = pattern.search(clean)
+                if found:
+                    return SafeguardingMatch(category, found.group(0))
+        return None
+
+
+SAFEGUARDING_CHECK = SafeguardingCheck()
+
+SAFEGUARDING_REPLY = (
+    "I'm concerned by what you've said, and I want to make sure you and your child are safe.\n"
+    "\u2022 If someone is in immediate danger, call 999 now.\n"
+    "\u2022 NSPCC helpline (worried about a child): 0808 800 5000\n"
+    "\u2022 Childline (for children and young people): 0800 1111\n"
+    "\u2022 Samaritans (any time, day or night): 116 123\n"
+    "\u2022 NHS 111 for urgent health advice.\n"
+    "I've also asked an adviser to contact you as a priority. I'm an automated assistant, "
+    "so please use the numbers above rather than waiting for me."
+)
