@@ -17,10 +17,17 @@ from bot.settings import load_settings
 
 
 @functools.lru_cache(maxsize=1)
+def knowledge_retriever() -> KnowledgeRetriever:
+    """The knowledge base and its index: loaded once per process (embedding takes seconds)."""
+    return KnowledgeRetriever(knowledge.load())
+
+
+@functools.lru_cache(maxsize=1)
 def responder() -> Responder:
     settings = load_settings()
-    kb = knowledge.load()
-    return Responder(kb, KnowledgeRetriever(kb), SqlHandoffService(settings.handoff_db_url), settings)
+    retriever = knowledge_retriever()
+    handoff = SqlHandoffService(settings.handoff_db_url)
+    return Responder(retriever.kb, retriever, handoff, settings)
 
 
 def turn_from_tracker(tracker: Tracker) -> Turn:

@@ -102,12 +102,76 @@ def looks_like_english(text: str) -> bool:
         return False
     words = set(re.findall(r"[a-z']+", text.lower()))
     common = {
-        "i", "my", "is", "the", "a", "what", "how", "can", "do", "does", "he", "she", "it",
-        "to", "of", "and", "in", "school", "son", "daughter", "child", "help", "who", "why",
-        "when", "we", "you", "they", "his", "her", "not", "no", "yes", "senco", "sen", "ehcp",
-        "support", "hi", "hello", "thanks", "an", "on", "for", "with", "me", "are", "be", "ok",
-        "okay", "bye", "about", "if", "need", "needs", "there", "ta", "ep", "salt", "ot", "la",
-        "hiya", "cheers", "yep", "nah", "send", "sendco", "dd", "ds", "pls", "please",
+        "i",
+        "my",
+        "is",
+        "the",
+        "a",
+        "what",
+        "how",
+        "can",
+        "do",
+        "does",
+        "he",
+        "she",
+        "it",
+        "to",
+        "of",
+        "and",
+        "in",
+        "school",
+        "son",
+        "daughter",
+        "child",
+        "help",
+        "who",
+        "why",
+        "when",
+        "we",
+        "you",
+        "they",
+        "his",
+        "her",
+        "not",
+        "no",
+        "yes",
+        "senco",
+        "sen",
+        "ehcp",
+        "support",
+        "hi",
+        "hello",
+        "thanks",
+        "an",
+        "on",
+        "for",
+        "with",
+        "me",
+        "are",
+        "be",
+        "ok",
+        "okay",
+        "bye",
+        "about",
+        "if",
+        "need",
+        "needs",
+        "there",
+        "ta",
+        "ep",
+        "salt",
+        "ot",
+        "la",
+        "hiya",
+        "cheers",
+        "yep",
+        "nah",
+        "send",
+        "sendco",
+        "dd",
+        "ds",
+        "pls",
+        "please",
     }
     return bool(words & common)
 
@@ -193,9 +257,7 @@ class Responder:
         ):
             return self.escalate(turn, Reason.BEYOND_GUIDANCE, topic=second_intent["name"])
         if turn.intent == "out_of_scope":
-            lead = (
-                "Sorry, I can only help with questions about SEN Support in schools in England."
-            )
+            lead = "Sorry, I can only help with questions about SEN Support in schools in England."
         else:
             lead = "I'm not sure I've understood. Did you mean one of these?"
         return self.clarify(turn, [m.article for m in matches if m.score > 0.2], lead)

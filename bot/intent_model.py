@@ -42,8 +42,12 @@ class IntentModel:
         return hstack([embeddings, *sparse]).tocsr()
 
     @classmethod
-    def fit(cls, texts: list[str], labels: list[str], C: float = 20.0, max_iter: int = 3000) -> IntentModel:
-        vectorizers = {name: TfidfVectorizer(**opts).fit(texts) for name, opts in _VECTORIZERS.items()}
+    def fit(
+        cls, texts: list[str], labels: list[str], C: float = 20.0, max_iter: int = 3000
+    ) -> IntentModel:
+        vectorizers = {
+            name: TfidfVectorizer(**opts).fit(texts) for name, opts in _VECTORIZERS.items()
+        }
         classifier = LogisticRegression(C=C, max_iter=max_iter)
         classifier.fit(cls._features(texts, vectorizers), labels)
         return cls(vectorizers, classifier.classes_, classifier.coef_, classifier.intercept_)

@@ -255,7 +255,9 @@ def load(directory: Path = KNOWLEDGE_DIR) -> KnowledgeBase:
             answer=str(data["answer"]).strip(),
             quotes=[str(q) for q in _as_list(data["quote"])],
             related=list(data["related"]) if isinstance(data["related"], list) else [],
-            questions=[str(q) for q in data["questions"]] if isinstance(data["questions"], list) else [],
+            questions=[str(q) for q in data["questions"]]
+            if isinstance(data["questions"], list)
+            else [],
             detail=str(data.get("detail") or "").strip(),
             path=path,
         )

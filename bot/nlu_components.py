@@ -10,9 +10,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pathlib import Path
+from typing import Any
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -72,7 +71,9 @@ class SenIntentClassifier(GraphComponent, IntentClassifier):
         examples = [m for m in training_data.intent_examples if m.get(TEXT) and m.get(INTENT)]
         texts = [m.get(TEXT) for m in examples]
         labels = [m.get(INTENT) for m in examples]
-        self.model = IntentModel.fit(texts, labels, C=self.config["C"], max_iter=self.config["max_iter"])
+        self.model = IntentModel.fit(
+            texts, labels, C=self.config["C"], max_iter=self.config["max_iter"]
+        )
         with self.model_storage.write_to(self.resource) as directory:
             self.model.save(Path(directory))
         return self.resource
@@ -97,7 +98,7 @@ class SenIntentClassifier(GraphComponent, IntentClassifier):
         if self.model is None:
             return messages
         texts = [m.get(TEXT) or "" for m in messages]
-        for message, ranking in zip(messages, self.model.rank(texts)):
+        for message, ranking in zip(messages, self.model.rank(texts), strict=True):
             ranking = ranking[: self.config["ranking_length"]]
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)

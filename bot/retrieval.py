@@ -50,7 +50,7 @@ class KnowledgeRetriever:
         vector = self.encoder.encode([question])[0]
         scores = (self._vectors @ vector) * self._weights
         best: dict[str, float] = {}
-        for owner, score in zip(self._owners, scores):
+        for owner, score in zip(self._owners, scores, strict=True):
             if score > best.get(owner, -1.0):
                 best[owner] = float(score)
         ranked = sorted(best.items(), key=lambda item: item[1], reverse=True)[:limit]

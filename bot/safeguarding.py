@@ -21,10 +21,12 @@ _ADULT = (
     r"(?:teacher|staff|ta|t\.a\.|head|headteacher|head teacher|senco|sendco|dinner lady|"
     r"adult|adults|dad|father|stepdad|step dad|mum|mother|stepmum|step mum|partner|husband|"
     r"wife|boyfriend|girlfriend|ex|uncle|aunt|grandad|granddad|nan|brother|sister|"
-    r"carer|babysitter|coach|neighbour|man|woman|someone|somebody)"
+    r"carer|babysitter|coach|neighbour|man|woman|someone|somebody|escort|driver|taxi driver|"
+    r"member of staff|staff member|older boy|older boys|older kids|boy|boys|lad|lads|"
+    r"he|she|they)"
 )
-_HARM_VERB = r"(?:hit|hits|hitting|beat|beats|beaten|beating|punch(?:ed|es|ing)?|kick(?:ed|s|ing)?|slap(?:ped|s|ping)?|strangl(?:ed|es|ing|e)|chok(?:ed|es|ing|e)|throttl(?:ed|es|e)|burn(?:ed|t|s)?|smack(?:ed|s|ing)?|shak(?:e|es|en|ing)|shook|hurt(?:s|ing)?|attack(?:ed|s|ing)?)"
-_VICTIM = r"(?:him|her|me|us|them|my (?:son|daughter|child|boy|girl|kids?|children|ds|dd))"
+_HARM_VERB = r"(?:pushed|shoved|push(?:es|ing)?|shov(?:es|ing)|pinch(?:ed|es|ing)?|lock(?:s|ed|ing)?|threaten(?:s|ed|ing)?|hit|hits|hitting|beat|beats|beaten|beating|punch(?:ed|es|ing)?|kick(?:ed|s|ing)?|slap(?:ped|s|ping)?|strangl(?:ed|es|ing|e)|chok(?:ed|es|ing|e)|throttl(?:ed|es|e)|burn(?:ed|t|s)?|smack(?:ed|s|ing)?|shak(?:e|es|en|ing)|shook|hurt(?:s|ing)?|attack(?:ed|s|ing)?)"
+_VICTIM = r"(?:him|her|me|us|them|my (?:son|daughter|child|boy|girl|kids?|children|ds|dd)|our (?:son|daughter|child|boy|girl|kids?|children)|ds|dd)"
 
 RISK_PATTERNS: dict[str, list[str]] = {
     "suicide": [
@@ -50,6 +52,18 @@ RISK_PATTERNS: dict[str, list[str]] = {
         r"\bnoose\b",
         r"\boverdos",
         r"\bjump (?:off|in front of)\b",
+        r"\b(?:jump|jumping|jumped|throw (?:him|her|my)self) (?:out of|off|from) (?:the|a|his|her|my) (?:window|bridge|roof|building|balcony|car)\b",
+        r"\b(?:see|seeing|is) (?:the|any|no) point (?:in|of) (?:living|life|going on|being here|being alive)\b",
+        r"\bpoint in living\b",
+        r"\b(?:took|take|taking|swallowed|swallowing|take all) (?:a load of |loads of |all (?:my|her|his|the) |a handful of |a bunch of |lots of |too many )?(?:tablets|pills|paracetamol)\b",
+        r"\b(?:note|letter|message|messages)s? (?:saying|to say|that says|which said) (?:goodbye|bye)\b",
+        r"\bgoodbye (?:note|letter)\b",
+        r"\b(?:note|letter)\b.{0,30}\b(?:saying|says|said) (?:goodbye|bye)\b",
+        r"\bdisappear (?:forever|for good|for ever)\b",
+        r"\b(?:never|not) wake up\b",
+        r"\b(?:everyone|everybody|we|you all|the family)(?: would| will)? (?:be|are) (?:better|happier) (?:off )?without (?:me|him|her)\b",
+        r"\bways to (?:kill|die|end it|do it)\b",
+        r"\bgiv(?:ing|en|es) (?:all )?(?:his|her|their|my) (?:things|stuff|belongings|toys|possessions) away\b",
     ],
     "self_harm": [
         r"\bself[\s-]?harm",
@@ -58,8 +72,17 @@ RISK_PATTERNS: dict[str, list[str]] = {
         r"\bcutting (?:his|her|their|my) (?:arms?|wrists?|legs?|skin)\b",
         r"\bcuts on (?:his|her|their|my) (?:arms?|wrists?|legs?)\b",
         r"\bhead[\s-]?bang",
+        r"\b(?:cuts|cut marks|scars|scratches|burns|burn marks|bite marks) (?:on|all over|up) (?:his|her|their|my) \w+",
+        r"\bfresh cuts\b",
+        r"\b(?:has |had |have )?cut (?:his|her|their|my) (?:arms?|wrists?|legs?|thighs?|skin|stomach|tummy|face)\b",
+        r"\bscratch(?:ing|es|ed)? (?:his|her|their|my) \w+ (?:until|till|raw|so)\b",
+        r"\bscratched (?:his|her|their) \w+ raw\b",
+        r"\bmak(?:ing|es|e) (?:her|him|them)sel(?:f|ves) sick\b",
+        r"\bstarv(?:ing|es|ed) (?:her|him|them)sel(?:f|ves)\b",
         r"\b(?:might|could|will|want to|going to|gonna|scared i'?ll|afraid i'?ll) (?:hurt|harm) (?:myself|him|her|my (?:son|daughter|child|kids?))\b",
         r"\bscared (?:of )?what i might do\b",
+        r"\bi (?:shook|shake|hit|slapped|smacked|hurt|pushed|grabbed|shoved|kicked) (?:him|her|them|my \w+)\b",
+        r"\b(?:scared|afraid|worried) i'?(?:ll| will) (?:do it again|hurt|lose it)\b",
     ],
     "abuse": [
         r"\babus(?:e|ed|es|ing|ive)\b",
@@ -72,13 +95,31 @@ RISK_PATTERNS: dict[str, list[str]] = {
         r"\bbeing neglected\b",
         r"\bneglected (?:at home|by (?:his|her|their|my))\b",
         r"\bexploit(?:ed|ation|ing)\b",
-        r"\b" + _ADULT + r"\s+(?:has\s+|had\s+|is\s+|keeps\s+|kept\s+)?" + _HARM_VERB + r"\s+" + _VICTIM + r"\b(?!\s+target)",
-        r"\b" + _HARM_VERB + r"\s+by\s+(?:a|an|the|his|her|my|their|one of the)?\s*" + _ADULT + r"\b",
+        r"\b"
+        + _ADULT
+        + r"\s+(?:has\s+|had\s+|is\s+|keeps\s+|kept\s+)?"
+        + _HARM_VERB
+        + r"\s+"
+        + _VICTIM
+        + r"\b(?!\s+target)",
+        r"\b"
+        + _HARM_VERB
+        + r"\s+by\s+(?:a|an|the|his|her|my|their|one of the)?\s*"
+        + _ADULT
+        + r"\b",
         r"\bbruis(?:e|es|ed|ing)\b",
         r"\bmarks on (?:his|her|their) (?:arms?|legs?|body|neck|face|back|wrists?)\b",
         r"\bthreaten(?:ed|s|ing)? to (?:kill|hurt|stab|hit)\b",
-        r"\b(?:locked|shut) (?:him|her|them) in\b",
-        r"\b(?:scared|frightened|afraid|terrified) of (?:his|her|their|my) (?:dad|father|mum|mother|stepdad|step dad|partner|teacher|ta)\b",
+        r"\b(?:locked|shut|locks|shuts) (?:him|her|them|ds|dd|my \w+) (?:in|out)\b",
+        r"\b(?:not to|never to|don'?t|dont) tell (?:anyone|anybody|mum|mummy|mom|dad|daddy|me|you|his mum|her mum|his dad|her dad)\b",
+        r"\bkeep (?:it|this|that|them|things) (?:a )?secrets?\b",
+        r"\bkeep secrets\b",
+        r"\bflinch(?:es|ing|ed)?\b",
+        r"\b"
+        + _ADULT
+        + r"\b.{0,60}\btouch(?:ing|ed|es)? (?:my|our|her|him|them)\b(?! (?:on the (?:shoulder|arm|back)|gently))",
+        r"\bsocial media\b.{0,80}\bsecret\b",
+        r"\b(?:scared|frightened|afraid|terrified) of (?:his|her|their|my|our) (?:dad|father|mum|mother|stepdad|step dad|partner|husband|wife|boyfriend|girlfriend|ex|teacher|ta)\b",
     ],
     "domestic_violence": [
         r"\bdomestic (?:abuse|violence)\b",
@@ -86,6 +127,9 @@ RISK_PATTERNS: dict[str, list[str]] = {
         r"\bviolen(?:t|ce) (?:at|in the) home\b",
         r"\b(?:not|isn'?t|doesn'?t feel|don'?t feel|dont feel|never feels?) safe (?:at home|in (?:the|our|my) (?:house|home))\b",
         r"\bunsafe at home\b",
+        r"\b(?:don'?t|dont|do not|doesn'?t|does not|never|no longer) feels? safe\b",
+        r"\b(?:hitting|hits|beating|beats|beat|pushed|shoved|strangled|choked|kicked|punched|slapped) me\b",
+        r"\b(?:threatening|threatens|threatened) (?:us|me|the kids|the children)\b",
         r"\b(?:scared|afraid|frightened|terrified) (?:to go|of going) home\b",
         r"\bfleeing\b",
         r"\brefuge\b",
@@ -94,7 +138,11 @@ RISK_PATTERNS: dict[str, list[str]] = {
         r"\brestrain(?:ed|t|ts|ing)?\b.{0,160}\b(?:bruis|injur|hurt|marks?|scratch|cuts?|bleed|broken|sprain|pain|swollen|carpet burn)",
         r"\b(?:bruis|injur|hurt|marks?|scratch|bleed|broken|sprain|swollen|carpet burn)\w*\b.{0,160}\brestrain",
         r"\b(?:pinned|held|holding|pin|pins)\s+(?:him|her|them|my \w+)\s+(?:down|to the floor|on the floor|against)\b",
-        r"\b(?:dragged|manhandled|grabbed|yanked)\s+(?:him|her|them|my \w+)\b",
+        r"\b(?:dragged|manhandled|yanked)\b",
+        r"\bgrabbed\s+(?:him|her|them|my \w+|ds|dd)\b",
+        r"\b(?:held|pinned|forced) (?:down|to the (?:floor|ground))\b",
+        r"\bpositive handling\b.{0,160}\b(?:bruis|injur|hurt|marks?|scratch|swollen)",
+        r"\bmarks (?:on|round|around) (?:his|her|their) (?:neck|arms?|wrists?|legs?|face|back|body)\b",
         r"\bsat on (?:him|her|them)\b",
         r"\bface ?down (?:restraint|hold|on the floor)\b",
     ],
@@ -107,6 +155,8 @@ RISK_PATTERNS: dict[str, list[str]] = {
         r"\bweapon\b",
         r"\bknife\b",
         r"\bstab(?:bed|bing)?\b",
+        r"\bcounty lines\b",
+        r"\bcarry(?:ing)? (?:a )?(?:knife|blade|weapon|machete)\b",
     ],
 }
 
@@ -121,6 +171,11 @@ BENIGN_PATTERNS = [
     r"\bmissing out\b",
     r"\bmissing (?:lessons|school|work|homework|learning|education|class)\b",
     r"\bsexual health\b",
+    r"\babuse of (?:jargon|the system|power|process|acronyms)\b",
+    r"\b(?:book|story|film|programme|novel) about [^.?!]{0,60}",
+    r"\bknife,? (?:and|&|n) fork\b",
+    r"\bcan'?t go on (?:sen|the|to|a|an|school|his|her|their)\b",
+    r"\bhurts? (?:his|her|their|my) (?:hand|wrist|fingers?) (?:when|writing|holding|from)\b",
 ]
 
 _COMPILED = {name: [re.compile(p) for p in pats] for name, pats in RISK_PATTERNS.items()}

@@ -1,0 +1,137 @@
+"""Command line: ``python -m bot <command>``.
+
+validate      check the knowledge base; name every problem's file and field
+build-spacy   build the blank English spaCy pipeline with the entity ruler
+serve         start the action server and the Rasa server, and say how to chat
+shell         chat in the terminal (starts the action server, then `rasa shell`)
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bot.settings import ROOT
+
+MODEL = ROOT / "models" / "sen-assistant.tar.gz"
+
+
+def validate(args: argparse.Namespace) -> int:
+    from bot import knowledge
+
+    try:
+        kb = knowledge.load(Path(args.knowledge))
+    except knowledge.KnowledgeError as error:
+        print(f"The knowledge base has {len(error.problems)} problem(s):", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        print(
+            "Fix each file and field named above, then run `make validate` again.", file=sys.stderr
+        )
+        return 1
+    for doc in kb.guidance.values():
+        skipped = ", ".join(f"'{s.heading}'" for s in doc.placeholder_sections) or "none"
+        print(
+            f"Guidance '{doc.id}': {len(doc.content_sections)} sections; "
+            f"placeholder sections kept from parents: {skipped}"
+        )
+    print(f"Knowledge base OK: {len(kb.articles)} articles.")
+    return 0
+
+
+def build_spacy(args: argparse.Namespace) -> int:
+    from bot.vocabulary import build_spacy_pipeline
+
+    print(f"spaCy pipeline written to {build_spacy_pipeline()}")
+    return 0
+
+
+def _need_model() -> None:
+    if not MODEL.exists():
+        sys.exit(f"No trained model at {MODEL}. Run `make train` (or `make run`) first.")
+
+
+def serve(args: argparse.Namespace) -> int:
+    from bot.servers import Servers
+
+    _need_model()
+    servers = Servers(MODEL, endpoints=ROOT / "endpoints.yml", log_dir=ROOT / "var" / "logs")
+    print("Starting the action server (5055) and the Rasa server (5005); this takes about 30s...")
+    servers.start()
+    print(
+        "\nThe SEN Support Assistant is running.\n"
+        f"  Chat over REST:  curl -s -X POST {servers.url}/webhooks/rest/webhook \\\n"
+        "                     -H 'Content-Type: application/json' \\\n"
+        '                     -d \'{"sender": "me", "message": "what is a senco"}\'\n'
+        f"  Socket.io (for the website widget): {servers.url}/socket.io\n"
+        "  Chat in the terminal instead: stop this and run `make shell`.\n"
+        "  HTTP API: needs the token in var/rasa-api-token (?token=...).\n"
+        "  Logs: var/logs/. Press Ctrl-C to stop.\n"
+    )
+    try:
+        while all(p.poll() is None for p in servers.processes):
+            time.sleep(1)
+        print("A server stopped unexpectedly; see var/logs/.", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nStopping...")
+        return 0
+    finally:
+        servers.stop()
+
+
+def shell(args: argparse.Namespace) -> int:
+    from bot.servers import VENV_BIN, rasa_env
+
+    _need_model()
+    log = ROOT / "var" / "logs" / "actions.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    actions = subprocess.Popen(
+        [sys.executable, "-m", "bot.action_server"],
+        cwd=ROOT,
+        env=rasa_env(),
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        return subprocess.call(
+            [
+                str(VENV_BIN / "rasa"),
+                "shell",
+                "--model",
+                str(MODEL),
+                "--endpoints",
+                "endpoints.yml",
+            ],
+            cwd=ROOT,
+            env=rasa_env(),
+        )
+    finally:
+        actions.terminate()
+        actions.wait(timeout=20)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser("validate", help="check the knowledge base")
+    check.add_argument("--knowledge", default=str(ROOT / "knowledge"), help="knowledge folder")
+    check.set_defaults(run=validate)
+    commands.add_parser("build-spacy", help="build the spaCy pipeline").set_defaults(
+        run=build_spacy
+    )
+    commands.add_parser("serve", help="run the assistant").set_defaults(run=serve)
+    commands.add_parser("shell", help="chat in the terminal").set_defaults(run=shell)
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

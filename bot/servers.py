@@ -1,0 +1,156 @@
+"""Starting and stopping the Rasa server and the action server together.
+
+Used by ``make run`` / ``make shell`` (through ``python -m bot``), by the server tests and by the
+benchmark, so every one of them runs the assistant the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.settings import ROOT
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def rasa_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra or {})
+    return env
+
+
+def api_token(data_dir: Path) -> str:
+    """The Rasa HTTP API token: SEN_RASA_TOKEN, or one made once and kept in the data folder."""
+    if os.environ.get("SEN_RASA_TOKEN"):
+        return os.environ["SEN_RASA_TOKEN"]
+    path = data_dir / "rasa-api-token"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def write_endpoints(directory: Path, actions_port: int, tracker_db: Path) -> Path:
+    path = directory / "endpoints.yml"
+    path.write_text(
+        f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n'
+        f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{tracker_db}"\n'
+    )
+    return path
+
+
+def _wait_for(url: str, timeout: float, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"A server stopped while starting (exit {process.returncode}). Its log, {log}, "
+                f"ends:\n{log.read_text()[-3000:]}"
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f}s; see {log}")
+
+
+@dataclass
+class Servers:
+    model: Path
+    rasa_port: int = 5005
+    actions_port: int = 5055
+    data_dir: Path = field(default_factory=lambda: ROOT / "var")
+    endpoints: Path | None = None
+    log_dir: Path | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    processes: list[subprocess.Popen] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.rasa_port}"
+
+    @property
+    def token(self) -> str:
+        return api_token(self.data_dir)
+
+    def start(self, timeout: float = 180.0) -> Servers:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log_dir = self.log_dir or Path(tempfile.mkdtemp(prefix="sen-logs-"))
+        log_dir.mkdir(parents=True, exist_ok=True)
+        env = rasa_env({"SEN_DATA_DIR": str(self.data_dir), **self.extra_env})
+        endpoints = self.endpoints or write_endpoints(
+            log_dir, self.actions_port, self.data_dir / "rasa.db"
+        )
+        actions_log = log_dir / "actions.log"
+        rasa_log = log_dir / "rasa.log"
+        actions = subprocess.Popen(
+            [sys.executable, "-m", "bot.action_server", "--port", str(self.actions_port)],
+            cwd=ROOT,
+            env=env,
+            stdout=actions_log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        self.processes.append(actions)
+        rasa = subprocess.Popen(
+            [
+                str(VENV_BIN / "rasa"),
+                "run",
+                "--model",
+                str(self.model),
+                "--interface",
+                "127.0.0.1",
+                "--port",
+                str(self.rasa_port),
+                "--enable-api",
+                "--auth-token",
+                self.token,
+                "--endpoints",
+                str(endpoints),
+                "--credentials",
+                str(ROOT / "credentials.yml"),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=rasa_log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        self.processes.append(rasa)
+        try:
+            _wait_for(f"http://127.0.0.1:{self.actions_port}/health", timeout, actions, actions_log)
+            _wait_for(f"{self.url}/status?token={self.token}", timeout, rasa, rasa_log)
+        except Exception:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.processes.clear()
+
+    def __enter__(self) -> Servers:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

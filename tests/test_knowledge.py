@@ -1,0 +1,181 @@
+"""The knowledge base loads, and its validator rejects bad content naming the file and field."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot import knowledge
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def problems_after(change, knowledge_copy: Path) -> list[str]:
+    change(knowledge_copy)
+    with pytest.raises(knowledge.KnowledgeError) as error:
+        knowledge.load(knowledge_copy)
+    return error.value.problems
+
+
+def edit_article(directory: Path, article_id: str, **fields) -> Path:
+    path = directory / "articles" / f"{article_id}.yml"
+    data = yaml.safe_load(path.read_text())
+    for name, value in fields.items():
+        if value is None:
+            data.pop(name, None)
+        else:
+            data[name] = value
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    return path
+
+
+def test_every_architecture_id_has_a_valid_article(kb):
+    assert set(kb.articles) == knowledge.expected_article_ids()
+    assert len(kb.articles) == 29
+
+
+def test_every_quote_is_verbatim_in_the_guidance(kb):
+    for article in kb.articles.values():
+        doc = kb.guidance[article.guidance]
+        for quote in article.quotes:
+            assert doc.supports(quote), (article.id, quote)
+
+
+def test_answers_are_short_and_name_their_source(kb):
+    for article in kb.articles.values():
+        assert len(article.answer.split()) <= 120, article.id
+        assert article.section in kb.source_line(article)
+
+
+def test_placeholder_sections_are_found_and_never_content(kb):
+    doc = kb.guidance["sen-support-guidance"]
+    assert [s.heading for s in doc.placeholder_sections] == [
+        "Add Your Heading Text Here",
+        "Home/School Communication",
+        "This is the heading",
+        "??",
+    ]
+    for section in doc.content_sections:
+        assert "lorem ipsum" not in section.text.lower()
+    for article in kb.articles.values():
+        for text in (article.answer, article.detail, article.title, *article.questions):
+            assert not knowledge.contains_placeholder(text), article.id
+
+
+def test_a_missing_field_is_named(knowledge_copy):
+    problems = problems_after(lambda d: edit_article(d, "senco", quote=None), knowledge_copy)
+    assert any("senco.yml: quote: missing" in p for p in problems)
+
+
+def test_a_quote_not_in_the_guidance_is_rejected(knowledge_copy):
+    made_up = "Every school must give every child a laptop."
+    problems = problems_after(lambda d: edit_article(d, "senco", quote=made_up), knowledge_copy)
+    assert any("senco.yml: quote: not found verbatim" in p for p in problems)
+
+
+def test_a_quote_from_a_placeholder_section_is_rejected(knowledge_copy):
+    lorem = "Lorem ipsum dolor sit amet, consectetur adipiscing elit."
+    problems = problems_after(lambda d: edit_article(d, "senco", quote=lorem), knowledge_copy)
+    assert any("senco.yml: quote: contains placeholder text" in p for p in problems)
+
+
+def test_placeholder_text_in_an_answer_is_rejected(knowledge_copy):
+    problems = problems_after(
+        lambda d: edit_article(d, "senco", answer="Add Your Heading Text Here"), knowledge_copy
+    )
+    assert any("senco.yml: answer: contains placeholder text" in p for p in problems)
+
+
+def test_a_placeholder_section_cannot_be_a_source(knowledge_copy):
+    problems = problems_after(
+        lambda d: edit_article(d, "senco", section="Home/School Communication"), knowledge_copy
+    )
+    assert any(
+        "senco.yml: section: 'Home/School Communication' is placeholder" in p for p in problems
+    )
+
+
+def test_a_related_id_that_does_not_exist_is_rejected(knowledge_copy):
+    problems = problems_after(
+        lambda d: edit_article(d, "senco", related=["meetings", "no-such-topic"]), knowledge_copy
+    )
+    assert any("senco.yml: related: 'no-such-topic' is not an article id" in p for p in problems)
+
+
+def test_a_duplicate_id_is_rejected(knowledge_copy):
+    def duplicate(d: Path) -> None:
+        text = (d / "articles" / "senco.yml").read_text()
+        (d / "articles" / "senco-copy.yml").write_text(text)
+
+    problems = problems_after(duplicate, knowledge_copy)
+    assert any("id: duplicate id 'senco'" in p and "senco-copy.yml" in p for p in problems)
+
+
+def test_an_unknown_id_is_rejected(knowledge_copy):
+    def unknown(d: Path) -> None:
+        path = edit_article(d, "senco", id="sencos")
+        path.rename(path.with_name("sencos.yml"))
+
+    problems = problems_after(unknown, knowledge_copy)
+    assert any("sencos.yml: id: unknown id 'sencos'" in p for p in problems)
+    assert any("no article for id 'senco'" in p for p in problems)
+
+
+def test_a_second_guidance_document_is_validated_the_same_way(knowledge_copy):
+    guidance = knowledge_copy / "guidance"
+    (guidance / "local.txt").write_text(
+        "Our local offer\n\nParents can visit the family hub on weekdays.\n\n"
+        "Draft\n\nLorem ipsum dolor sit amet.\n"
+    )
+    (guidance / "local.yml").write_text(
+        "id: local\ntitle: Local guidance\nfile: local.txt\nheadings: [Our local offer, Draft]\n"
+    )
+    ids = knowledge_copy / "article-ids.yml"
+    ids.write_text(ids.read_text() + "  - family-hub\n")
+    article = yaml.safe_load((knowledge_copy / "articles" / "local-offer.yml").read_text())
+    article.update(
+        id="family-hub",
+        guidance="local",
+        section="Our local offer",
+        quote="Parents can visit the family hub on weekdays.",
+        related=["local-offer"],
+        answer="You can visit the family hub on weekdays.",
+    )
+    (knowledge_copy / "articles" / "family-hub.yml").write_text(yaml.safe_dump(article))
+
+    kb = knowledge.load(knowledge_copy)
+    assert kb.articles["family-hub"].guidance == "local"
+    assert [s.heading for s in kb.guidance["local"].placeholder_sections] == ["Draft"]
+
+    article["quote"] = "Parents can visit the family hub at weekends."
+    (knowledge_copy / "articles" / "family-hub.yml").write_text(yaml.safe_dump(article))
+    with pytest.raises(knowledge.KnowledgeError) as error:
+        knowledge.load(knowledge_copy)
+    assert any(
+        "family-hub.yml: quote: not found verbatim in 'local'" in p for p in error.value.problems
+    )
+
+
+def test_validate_command_names_file_and_field_and_fails(knowledge_copy):
+    edit_article(knowledge_copy, "meetings", related=["nowhere"])
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "validate", "--knowledge", str(knowledge_copy)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert "meetings.yml: related: 'nowhere' is not an article id" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_validate_command_passes_on_the_real_knowledge_base():
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "validate"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "29 articles" in result.stdout

@@ -1,0 +1,49 @@
+"""The deterministic safeguarding check catches risk anywhere in a message, and only risk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.safeguarding import SAFEGUARDING_CHECK
+
+BENCH = Path(__file__).resolve().parent / "bench"
+MESSAGES = yaml.safe_load((BENCH / "safeguarding.yml").read_text())
+
+
+@pytest.mark.parametrize("message", MESSAGES["messages"])
+def test_risk_messages_are_caught(message):
+    assert SAFEGUARDING_CHECK.matches(message), message
+
+
+@pytest.mark.parametrize("message", MESSAGES["not_safeguarding"])
+def test_everyday_phrases_are_not_alarms(message):
+    assert SAFEGUARDING_CHECK.matches(message) is None, SAFEGUARDING_CHECK.matches(message)
+
+
+def test_a_risk_buried_in_a_very_long_question_is_caught():
+    padding = "my son is in year 5 and the school says he is fine but i am not so sure. " * 60
+    message = padding + "last night he told me he wants to kill himself. " + padding
+    assert len(message) > 8000
+    assert SAFEGUARDING_CHECK.matches(message).category == "suicide"
+
+
+@pytest.mark.parametrize(
+    "message, category",
+    [
+        ("She Wants To DIE", "suicide"),
+        ("he's been self-harming again", "self_harm"),
+        ("my partner is violent when he drinks", "domestic_violence"),
+        ("he came home with bruises on his arms after they restrained him", "abuse"),
+        ("they pinned him to the floor in the corridor", "restraint_injury"),
+    ],
+)
+def test_case_and_punctuation_do_not_hide_risk(message, category):
+    assert SAFEGUARDING_CHECK.matches(message).category == category
+
+
+@pytest.mark.parametrize("message", ["", "   ", "what is a senco", "<script>alert(1)</script>"])
+def test_ordinary_or_empty_messages_pass(message):
+    assert SAFEGUARDING_CHECK.matches(message) is None
