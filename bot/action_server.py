@@ -22,6 +22,11 @@ def main(argv: list[str] | None = None) -> None:
 
     from rasa_sdk.endpoint import create_app
 
+    from bot.servers import port_is_free
+
+    if args.host in ("127.0.0.1", "localhost") and not port_is_free(args.port):
+        parser.exit(1, f"Port {args.port} is already in use; stop whatever uses it first.\n")
+
     from actions.runtime import responder
 
     responder()  # load and validate the knowledge base now: a bad article stops start-up

@@ -3,9 +3,10 @@
 - ``SenIntentClassifier`` classifies intents from mean-pooled all-MiniLM-L6-v2 sentence
   embeddings plus TF-IDF words and character n-grams (see bot/intent_model.py and the README
   for why this beat DIET here).
-- ``SafeguardingOverride`` runs the deterministic safeguarding check on every message after the
-  classifiers and, on a match, makes ``safeguarding`` the intent with confidence 1.0 whatever
-  the model said. Safety does not rest on the model alone.
+- ``SafeguardingOverride`` runs the deterministic safeguarding phrase check, then a check by
+  meaning, on every message after the classifiers and, on a match, makes ``safeguarding`` the
+  intent with confidence 1.0 whatever the classifier said. Safety does not rest on the
+  classifier alone.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -23,7 +25,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.intent_model import IntentModel
-from bot.safeguarding import SAFEGUARDING_CHECK
+from bot.safeguarding import SAFEGUARDING_CHECK, SemanticRiskCheck
 
 SAFEGUARDING_INTENT = "safeguarding"
 
@@ -105,8 +107,21 @@ class SenIntentClassifier(GraphComponent, IntentClassifier):
         return messages
 
 
-@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
 class SafeguardingOverride(GraphComponent):
+    """Makes ``safeguarding`` the intent when a message suggests risk, whatever the model said.
+
+    Two nets: the deterministic phrase check, then a check by meaning of each clause against
+    knowledge/safeguarding/risk-statements.yml (``SemanticRiskCheck``). Training embeds the
+    ordinary training examples once and stores them with the model; the risk statements are
+    embedded when the model loads, so an edit to them counts from the next start without
+    retraining (Rasa's training cache would not notice a change to that file).
+    """
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        return {"similarity_threshold": 0.5, "margin": 0.0}
+
     @classmethod
     def create(
         cls,
@@ -115,11 +130,60 @@ class SafeguardingOverride(GraphComponent):
         resource: Resource,
         execution_context: ExecutionContext,
     ) -> SafeguardingOverride:
-        return cls()
+        return cls(config, model_storage, resource)
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        semantic: SemanticRiskCheck | None = None,
+    ) -> None:
+        self.config = config
+        self.model_storage = model_storage
+        self.resource = resource
+        self.semantic = semantic
+
+    def train(self, training_data: TrainingData) -> Resource:
+        ordinary = [
+            m.get(TEXT)
+            for m in training_data.intent_examples
+            if m.get(TEXT) and m.get(INTENT) != SAFEGUARDING_INTENT
+        ]
+        self.semantic = SemanticRiskCheck.build(
+            ordinary, threshold=self.config["similarity_threshold"], margin=self.config["margin"]
+        )
+        with self.model_storage.write_to(self.resource) as directory:
+            directory = Path(directory)
+            np.save(directory / "ordinary.npy", self.semantic.ordinary_vectors, allow_pickle=False)
+        return self.resource
+
+    @classmethod
+    def load(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> SafeguardingOverride:
+        semantic = None
+        try:
+            with model_storage.read_from(resource) as directory:
+                ordinary = np.load(Path(directory) / "ordinary.npy", allow_pickle=False)
+            semantic = SemanticRiskCheck.with_ordinary_vectors(
+                ordinary, threshold=config["similarity_threshold"], margin=config["margin"]
+            )
+        except (ValueError, FileNotFoundError):
+            pass  # untrained: the phrase check still runs
+        return cls(config, model_storage, resource, semantic)
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
-            found = SAFEGUARDING_CHECK.matches(message.get(TEXT))
+            text = message.get(TEXT)
+            found = SAFEGUARDING_CHECK.matches(text)
+            if not found and self.semantic is not None:
+                found = self.semantic.matches(text)
             if not found:
                 continue
             intent = {"name": SAFEGUARDING_INTENT, "confidence": 1.0}

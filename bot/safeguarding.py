@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
 
 _SELF = r"(?:him|her|my|them|your|our)\s?(?:self|selves|slef|sef)"
 _PERSON = (
@@ -64,6 +67,7 @@ RISK_PATTERNS: dict[str, list[str]] = {
         r"\b(?:everyone|everybody|we|you all|the family)(?: would| will)? (?:be|are) (?:better|happier) (?:off )?without (?:me|him|her)\b",
         r"\bways to (?:kill|die|end it|do it)\b",
         r"\bgiv(?:ing|en|es) (?:all )?(?:his|her|their|my) (?:things|stuff|belongings|toys|possessions) away\b",
+        r"\bgiv(?:ing|en|es|e) away (?:all |most |lots )?(?:of )?(?:his|her|their|my)\b",
     ],
     "self_harm": [
         r"\bself[\s-]?harm",
@@ -72,7 +76,7 @@ RISK_PATTERNS: dict[str, list[str]] = {
         r"\bcutting (?:his|her|their|my) (?:arms?|wrists?|legs?|skin)\b",
         r"\bcuts on (?:his|her|their|my) (?:arms?|wrists?|legs?)\b",
         r"\bhead[\s-]?bang",
-        r"\b(?:cuts|cut marks|scars|scratches|burns|burn marks|bite marks) (?:on|all over|up) (?:his|her|their|my) \w+",
+        r"\b(?:cuts|cut marks|scars|scratches|burns|burn marks|bite marks) (?:all )?(?:on|over|up|across|down) (?:his|her|their|my|ds'?s?|dd'?s?) \w+",
         r"\bfresh cuts\b",
         r"\b(?:has |had |have )?cut (?:his|her|their|my) (?:arms?|wrists?|legs?|thighs?|skin|stomach|tummy|face)\b",
         r"\bscratch(?:ing|es|ed)? (?:his|her|their|my) \w+ (?:until|till|raw|so)\b",
@@ -93,6 +97,11 @@ RISK_PATTERNS: dict[str, list[str]] = {
         r"\bmolest",
         r"\brap(?:e|ed|ing)\b",
         r"\bbeing neglected\b",
+        r"\bhome alone\b",
+        r"\b(?:leaves?|leaving|left) (?:him|her|them|ds|dd|my \w+|the kids|the children) (?:home )?(?:alone|on (?:his|her|their) own|by (?:him|her|them)sel(?:f|ves))\b",
+        r"\b(?:hasn'?t|has not|haven'?t|have not) (?:been )?(?:washed|fed|eaten|bathed|changed) (?:for|in)\b",
+        r"\b(?:hasn'?t|has not) been (?:washed|fed|bathed)\b",
+        r"\bnever any food\b",
         r"\bneglected (?:at home|by (?:his|her|their|my))\b",
         r"\bexploit(?:ed|ation|ing)\b",
         r"\b"
@@ -127,6 +136,8 @@ RISK_PATTERNS: dict[str, list[str]] = {
         r"\bviolen(?:t|ce) (?:at|in the) home\b",
         r"\b(?:not|isn'?t|doesn'?t feel|don'?t feel|dont feel|never feels?) safe (?:at home|in (?:the|our|my) (?:house|home))\b",
         r"\bunsafe at home\b",
+        r"\bpinned me\b",
+        r"\b(?:threw|throws|thrown|throwing) (?:a|an|the|his|her|things|stuff|\w+)(?: \w+)? at me\b",
         r"\b(?:don'?t|dont|do not|doesn'?t|does not|never|no longer) feels? safe\b",
         r"\b(?:hitting|hits|beating|beats|beat|pushed|shoved|strangled|choked|kicked|punched|slapped) me\b",
         r"\b(?:threatening|threatens|threatened) (?:us|me|the kids|the children)\b",
@@ -156,6 +167,12 @@ RISK_PATTERNS: dict[str, list[str]] = {
         r"\bknife\b",
         r"\bstab(?:bed|bing)?\b",
         r"\bcounty lines\b",
+        r"\b(?:hasn'?t|has not|didn'?t|did not|not|never) (?:come|came|been|got) (?:back )?home\b",
+        r"\b(?:can'?t|cannot|can not|couldn'?t|could not|no one can|nobody can|still can'?t) find (?:him|her|them|ds|dd|my \w+)\b",
+        r"\b(?:second|2nd|another|new|secret) phone\b",
+        r"\b(?:chats?|messages?|texts?) (?:are|is|were|was) (?:private|secret|just between them)\b",
+        r"\b(?:pics|pictures|photos|videos?) of (?:him|her|them)(?:self|selves)? (?:in (?:his|her|their) (?:pants|underwear)|naked|with no clothes|undressed)\b",
+        r"\bno clothes on\b",
         r"\bcarry(?:ing)? (?:a )?(?:knife|blade|weapon|machete)\b",
     ],
 }
@@ -225,3 +242,99 @@ SAFEGUARDING_REPLY = (
     "I've also asked an adviser to contact you as a priority. I'm an automated assistant, "
     "so please use the numbers above rather than waiting for me."
 )
+
+
+# --- the second net: risk by meaning -----------------------------------------------------------
+
+RISK_STATEMENTS = (
+    Path(__file__).resolve().parent.parent / "knowledge" / "safeguarding" / "risk-statements.yml"
+)
+CHUNK_WORDS = 14  # long sentences are read in overlapping windows of this many words
+
+
+def clauses(text: str) -> list[str]:
+    """Sentences of a message, long ones as overlapping word windows, so one risky clause in a
+    long ordinary question is compared on its own."""
+    chunks: list[str] = []
+    for sentence in re.split(r"[.!?;\n]+", text):
+        words = sentence.split()
+        if not words:
+            continue
+        if len(words) <= CHUNK_WORDS + CHUNK_WORDS // 2:
+            chunks.append(" ".join(words))
+            continue
+        step = CHUNK_WORDS // 2
+        for start in range(0, len(words) - step, step):
+            chunks.append(" ".join(words[start : start + CHUNK_WORDS]))
+    return chunks[:200]  # a bound for pathological input; 200 windows cover ~1,400 words
+
+
+def load_risk_statements(path: Path = RISK_STATEMENTS) -> tuple[list[tuple[str, str]], list[str]]:
+    """The (category, statement) pairs of risk, and the ordinary statements that sound close."""
+    import yaml
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    risks = [(category, text) for category, texts in data["statements"].items() for text in texts]
+    return risks, list(data.get("ordinary") or [])
+
+
+class SemanticRiskCheck:
+    """Flags a clause that is closer in meaning to a known risk statement than to any ordinary
+    question the assistant was trained on, and close enough in absolute terms."""
+
+    def __init__(
+        self,
+        risk_vectors: np.ndarray,
+        risk_categories: list[str],
+        ordinary_vectors: np.ndarray,
+        threshold: float = 0.62,
+        margin: float = 0.02,
+    ) -> None:
+        self.risk_vectors = risk_vectors
+        self.risk_categories = risk_categories
+        self.ordinary_vectors = ordinary_vectors
+        self.threshold = threshold
+        self.margin = margin
+
+    @classmethod
+    def with_ordinary_vectors(cls, ordinary: np.ndarray, **options: float) -> SemanticRiskCheck:
+        from bot.embeddings import shared_encoder
+
+        statements, everyday = load_risk_statements()
+        encoder = shared_encoder()
+        return cls(
+            encoder.encode([text for _, text in statements]),
+            [category for category, _ in statements],
+            np.vstack([ordinary, encoder.encode(everyday)]) if everyday else ordinary,
+            **options,
+        )
+
+    @classmethod
+    def build(cls, ordinary_texts: list[str], **options: float) -> SemanticRiskCheck:
+        from bot.embeddings import shared_encoder
+
+        ordinary = sorted({c for text in ordinary_texts for c in clauses(text)})
+        vectors = shared_encoder().encode(ordinary) if ordinary else np.zeros((0, 384), np.float32)
+        return cls.with_ordinary_vectors(vectors, **options)
+
+    def matches(self, text: str | None) -> SafeguardingMatch | None:
+        if not text or not text.strip():
+            return None
+        from bot.embeddings import shared_encoder
+
+        chunks = clauses(text)
+        if not chunks:
+            return None
+        vectors = shared_encoder().encode(chunks)
+        risk = vectors @ self.risk_vectors.T
+        best_risk = risk.max(axis=1)
+        if len(self.ordinary_vectors):
+            best_ordinary = (vectors @ self.ordinary_vectors.T).max(axis=1)
+        else:
+            best_ordinary = np.zeros(len(chunks))
+        flagged = (best_risk >= self.threshold) & (best_risk - best_ordinary >= self.margin)
+        if not flagged.any():
+            return None
+        i = int(np.argmax(np.where(flagged, best_risk, -1.0)))
+        category = self.risk_categories[int(risk[i].argmax())]
+        return SafeguardingMatch(f"similar:{category}", chunks[i])

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,9 +40,21 @@ def api_token(data_dir: Path) -> str:
     path = data_dir / "rasa-api-token"
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
+        # Created readable by its owner only, from the first byte.
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(32))
     return path.read_text().strip()
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def write_endpoints(directory: Path, actions_port: int, tracker_db: Path) -> Path:
@@ -64,8 +78,16 @@ def _wait_for(url: str, timeout: float, process: subprocess.Popen, log: Path) ->
             with urllib.request.urlopen(url, timeout=2) as reply:
                 if reply.status == 200:
                     return
+        except urllib.error.HTTPError as error:
+            if error.code in (401, 403):
+                raise RuntimeError(
+                    f"{url.split('?')[0]} refused the API token (HTTP {error.code}): another "
+                    "server with a different token is probably on that port. Stop it, or use "
+                    "other ports."
+                ) from None
         except OSError:
-            time.sleep(0.5)
+            pass
+        time.sleep(0.5)
     raise RuntimeError(f"{url} did not answer within {timeout:.0f}s; see {log}")
 
 
@@ -89,6 +111,12 @@ class Servers:
         return api_token(self.data_dir)
 
     def start(self, timeout: float = 180.0) -> Servers:
+        busy = [p for p in (self.actions_port, self.rasa_port) if not port_is_free(p)]
+        if busy:
+            raise RuntimeError(
+                f"Port(s) {', '.join(map(str, busy))} are already in use, perhaps by another "
+                "copy of the assistant (`make run`). Stop it first, or choose other ports."
+            )
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log_dir = self.log_dir or Path(tempfile.mkdtemp(prefix="sen-logs-"))
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -98,37 +126,22 @@ class Servers:
         )
         actions_log = log_dir / "actions.log"
         rasa_log = log_dir / "rasa.log"
-        actions = subprocess.Popen(
-            [sys.executable, "-m", "bot.action_server", "--port", str(self.actions_port)],
-            cwd=ROOT,
-            env=env,
-            stdout=actions_log.open("w"),
-            stderr=subprocess.STDOUT,
-        )
+        with actions_log.open("w") as log:
+            actions = subprocess.Popen(
+                [sys.executable, "-m", "bot.action_server", "--port", str(self.actions_port)],
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
         self.processes.append(actions)
-        rasa = subprocess.Popen(
-            [
-                str(VENV_BIN / "rasa"),
-                "run",
-                "--model",
-                str(self.model),
-                "--interface",
-                "127.0.0.1",
-                "--port",
-                str(self.rasa_port),
-                "--enable-api",
-                "--auth-token",
-                self.token,
-                "--endpoints",
-                str(endpoints),
-                "--credentials",
-                str(ROOT / "credentials.yml"),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=rasa_log.open("w"),
-            stderr=subprocess.STDOUT,
-        )
+        command = [
+            str(VENV_BIN / "rasa"), "run", "--model", str(self.model),
+            "--interface", "127.0.0.1", "--port", str(self.rasa_port),
+            "--enable-api", "--auth-token", self.token,
+            "--endpoints", str(endpoints), "--credentials", str(ROOT / "credentials.yml"),
+        ]  # fmt: skip
+        with rasa_log.open("w") as log:
+            rasa = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
         self.processes.append(rasa)
         try:
             _wait_for(f"http://127.0.0.1:{self.actions_port}/health", timeout, actions, actions_log)
@@ -147,6 +160,7 @@ class Servers:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait(timeout=10)
         self.processes.clear()
 
     def __enter__(self) -> Servers:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.safeguarding import SAFEGUARDING_CHECK
+from bot.safeguarding import SAFEGUARDING_CHECK, SemanticRiskCheck
 
 BENCH = Path(__file__).resolve().parent / "bench"
 MESSAGES = yaml.safe_load((BENCH / "safeguarding.yml").read_text())
@@ -47,3 +47,36 @@ def test_case_and_punctuation_do_not_hide_risk(message, category):
 @pytest.mark.parametrize("message", ["", "   ", "what is a senco", "<script>alert(1)</script>"])
 def test_ordinary_or_empty_messages_pass(message):
     assert SAFEGUARDING_CHECK.matches(message) is None
+
+
+@pytest.fixture(scope="module")
+def semantic():
+    from tests.test_intent_model import examples
+
+    texts, labels = examples(*sorted((Path(__file__).parent.parent / "data" / "nlu").glob("*.yml")))
+    ordinary = [t for t, label in zip(texts, labels, strict=True) if label != "safeguarding"]
+    return SemanticRiskCheck.build(ordinary, threshold=0.5, margin=0.0)
+
+
+@pytest.mark.slow
+def test_the_meaning_check_catches_a_risk_the_phrases_miss(semantic):
+    message = (
+        "we are waiting for the senco to get back to us about his reading support. "
+        "he told me that nobody would even notice if he was gone. who should i chase"
+    )
+    assert SAFEGUARDING_CHECK.matches(message) is None
+    assert semantic.matches(message)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "message",
+    [
+        "what is a senco",
+        "the school says they cant afford a TA for him what can i do",
+        "can i ask for an ehc needs assessment myself",
+        "he gets really upset at home time and cries when the bell goes",
+    ],
+)
+def test_the_meaning_check_leaves_ordinary_questions_alone(semantic, message):
+    assert semantic.matches(message) is None

@@ -1,0 +1,53 @@
+"""The intent model learns from data/nlu and generalises to the held-out set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from bot.intent_model import IntentModel
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def examples(*files: Path) -> tuple[list[str], list[str]]:
+    texts, labels = [], []
+    for path in files:
+        for block in yaml.safe_load(path.read_text())["nlu"]:
+            for line in block["examples"].splitlines():
+                if line.strip().startswith("- "):
+                    texts.append(line.strip()[2:])
+                    labels.append(block["intent"])
+    return texts, labels
+
+
+@pytest.fixture(scope="module")
+def trained():
+    return IntentModel.fit(*examples(*sorted((ROOT / "data" / "nlu").glob("*.yml"))))
+
+
+def test_held_out_questions_are_not_in_the_training_data():
+    train, _ = examples(*sorted((ROOT / "data" / "nlu").glob("*.yml")))
+    held_out, _ = examples(ROOT / "tests" / "nlu_heldout.yml")
+    assert not {t.lower() for t in held_out} & {t.lower() for t in train}
+
+
+@pytest.mark.slow
+def test_held_out_accuracy_stays_above_a_floor(trained):
+    texts, labels = examples(ROOT / "tests" / "nlu_heldout.yml")
+    predicted = [r[0]["name"] for r in trained.rank(texts)]
+    accuracy = np.mean([p == y for p, y in zip(predicted, labels, strict=True)])
+    # A regression floor, not the target: `make bench` measures what parents would see.
+    assert accuracy >= 0.85, accuracy
+
+
+@pytest.mark.slow
+def test_a_saved_model_loads_without_pickle_and_predicts_the_same(trained, tmp_path):
+    trained.save(tmp_path)
+    loaded = IntentModel.load(tmp_path)
+    texts = ["whats a senco", "how long does an ehcp take", "hiya"]
+    assert [r[0]["name"] for r in loaded.rank(texts)] == [r[0]["name"] for r in trained.rank(texts)]
+    assert [r[0]["name"] for r in loaded.rank(texts)] == ["kb_senco", "out_ehcp_process", "greet"]

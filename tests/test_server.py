@@ -1,0 +1,148 @@
+"""The real Rasa server and action server, started by the test run, over the REST channel."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from bot.handoff import Reason, SqlHandoffService
+from bot.safeguarding import SAFEGUARDING_REPLY
+from bot.servers import Servers
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = ROOT / "models" / "sen-assistant.tar.gz"
+RASA_PORT, ACTIONS_PORT = 25005, 25055
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    assert MODEL.exists(), "Train first: `make train` (make test does this)."
+    data_dir = tmp_path_factory.mktemp("server-data")
+    with Servers(MODEL, rasa_port=RASA_PORT, actions_port=ACTIONS_PORT, data_dir=data_dir) as s:
+        yield s
+
+
+def post(servers, body: bytes | dict, path: str = "/webhooks/rest/webhook"):
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    request = urllib.request.Request(
+        servers.url + path, data=data, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return reply.status, json.loads(reply.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def say(servers, text: str, sender: str | None = None) -> tuple[str, list[dict]]:
+    sender = sender or uuid.uuid4().hex
+    status, messages = post(servers, {"sender": sender, "message": text})
+    assert status == 200
+    return sender, messages
+
+
+def slots(servers, sender: str) -> dict:
+    url = f"{servers.url}/conversations/{sender}/tracker?token={servers.token}"
+    with urllib.request.urlopen(url, timeout=30) as reply:
+        return json.loads(reply.read())["slots"]
+
+
+def test_a_parent_is_told_what_the_bot_is_then_answered_with_a_source(servers):
+    sender, messages = say(servers, "my ds is 7 who is the senco and what do they do")
+    assert "automated" in messages[0]["text"]
+    answer = messages[-1]
+    assert "SENCO" in answer["text"] and "Source: SEN Support guidance" in answer["text"]
+    assert answer["buttons"][-1]["title"] == "Talk to an adviser"
+    state = slots(servers, sender)
+    assert (state["route"], state["kb_article"]) == ("answer", "senco")
+
+
+def test_a_related_topic_button_answers_that_topic(servers):
+    sender, messages = say(servers, "what is the graduated approach")
+    payload = messages[-1]["buttons"][0]["payload"]
+    _, messages = say(servers, payload, sender)
+    state = slots(servers, sender)
+    assert state["route"] == "answer"
+    assert payload == "/kb_" + state["kb_article"].replace("-", "_")
+
+
+def test_a_question_beyond_the_guidance_is_escalated_and_recorded(servers):
+    sender, messages = say(servers, "the council refused to assess my son for an ehcp can i appeal")
+    assert "adviser" in messages[-1]["text"]
+    assert slots(servers, sender)["route"] == "escalate"
+    records = SqlHandoffService(f"sqlite:///{servers.data_dir / 'handoff.db'}").escalations(sender)
+    assert [r.reason for r in records] == [Reason.BEYOND_GUIDANCE]
+    assert records[0].channel == "rest"
+
+
+def test_a_risk_inside_an_ordinary_question_gets_the_safeguarding_reply(servers):
+    sender, messages = say(
+        servers,
+        "we have a meeting with the senco next week about his reading. he has been "
+        "really low and last night he told me he wants to kill himself. what should i ask?",
+    )
+    assert messages[-1]["text"] == SAFEGUARDING_REPLY
+    assert slots(servers, sender)["route"] == "safeguarding"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "\U0001f62d\U0001f62d\U0001f62d",
+        "???!!!...",
+        "<script>alert('x')</script>",
+        "<img src=x onerror=alert(1)>",
+        "Mae fy merch yn cael trafferth darllen, beth alla i ei wneud?",
+        "Mój syn ma problemy w szkole, co mogę zrobić?",
+        "help " * 1000,
+    ],
+)
+def test_bad_input_gets_a_polite_reply(servers, text):
+    sender, messages = say(servers, text)
+    assert messages, "every message gets a reply"
+    for message in messages:
+        assert "Traceback" not in message.get("text", "")
+        assert "<script>" not in message.get("text", "")
+    _, after = say(servers, "what is a senco", sender)
+    assert after, "the conversation carries on"
+
+
+def test_a_broken_request_gets_a_clear_error_not_a_crash(servers):
+    status, body = post(servers, b"{not json")
+    assert 400 <= status < 500
+    assert "Traceback" not in str(body)
+    assert say(servers, "hello")[1]
+
+
+def test_the_http_api_needs_the_token(servers):
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(f"{servers.url}/conversations/someone/tracker", timeout=10)
+    assert error.value.code == 401
+
+
+def listening_addresses(port: int) -> set[str]:
+    """Local addresses with a socket listening on the port, from /proc/net/tcp{,6}."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:
+                found.add(address)
+    return found
+
+
+def test_both_servers_listen_on_loopback_only(servers):
+    loopback = {"0100007F", "00000000000000000000000001000000"}
+    for port in (RASA_PORT, ACTIONS_PORT):
+        addresses = listening_addresses(port)
+        assert addresses and addresses <= loopback, (port, addresses)
