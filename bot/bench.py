@@ -41,7 +41,14 @@ from bot.baseline import Bm25Baseline, Passage, answers_from
 from bot.settings import ROOT
 
 HELDOUT = ROOT / "tests" / "nlu_heldout.yml"
-SAFEGUARDING_SET = ROOT / "tests" / "bench" / "safeguarding.yml"
+# Safeguarding sets, each written by someone who had not seen the phrase patterns at the time:
+# "first" and "dev" were then used to broaden the checks; "unseen" was not, and is the honest
+# measure of recall on wording nobody tuned for.
+SAFEGUARDING_SETS = {
+    "first": ROOT / "tests" / "bench" / "safeguarding.yml",
+    "dev": ROOT / "tests" / "bench" / "safeguarding_dev.yml",
+    "unseen": ROOT / "tests" / "bench" / "safeguarding_unseen.yml",
+}
 BAD_INPUT_SET = ROOT / "tests" / "bench" / "bad_input.yml"
 DEFAULT_MODEL = ROOT / "models" / "sen-assistant.tar.gz"
 
@@ -109,6 +116,7 @@ class Question:
     kind: str  # IN_GUIDANCE, BEYOND, SAFEGUARDING, NOT_SAFEGUARDING or BAD_INPUT
     text: str
     expected: str  # the acceptable article id for in-guidance questions, else what must happen
+    source: str = ""  # which safeguarding set a safeguarding question came from
 
 
 def article_for_intent(intent: str) -> str:
@@ -151,12 +159,20 @@ def heldout_questions(path: Path = HELDOUT) -> list[Question]:
     return questions
 
 
-def safeguarding_questions(path: Path = SAFEGUARDING_SET) -> list[Question]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return [Question(SAFEGUARDING, str(t), "safeguarding") for t in data.get("messages") or []] + [
-        Question(NOT_SAFEGUARDING, str(t), "not safeguarding")
-        for t in data.get("not_safeguarding") or []
-    ]
+def safeguarding_questions(sets: dict[str, Path] = SAFEGUARDING_SETS) -> list[Question]:
+    questions: list[Question] = []
+    for name, path in sets.items():
+        if not path.exists():
+            continue
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        questions += [
+            Question(SAFEGUARDING, str(t), "safeguarding", name) for t in data.get("messages") or []
+        ]
+        questions += [
+            Question(NOT_SAFEGUARDING, str(t), "not safeguarding", name)
+            for t in data.get("not_safeguarding") or []
+        ]
+    return questions
 
 
 def long_parent_message(length: int = LONG_MESSAGE_LENGTH) -> str:
@@ -394,6 +410,12 @@ def assistant_metrics(results: Sequence[Result]) -> dict[str, Any]:
         "beyond_escalated": tally(of_kind(results, BEYOND), passed),
         "in_guidance_escalated": tally(inside, lambda q, o: o.route == "escalate"),
         "safeguarding_recall": tally(of_kind(results, SAFEGUARDING), passed),
+        **{
+            f"safeguarding_recall_{name}": tally(
+                [(q, o) for q, o in of_kind(results, SAFEGUARDING) if q.source == name], passed
+            )
+            for name in SAFEGUARDING_SETS
+        },
         "safeguarding_false_alarms": tally(
             of_kind(results, NOT_SAFEGUARDING), lambda q, o: o.route == "safeguarding"
         ),
@@ -454,6 +476,12 @@ def baseline_metrics(
         "beyond_escalated": never(len(questions[BEYOND]), "never escalates"),
         "in_guidance_escalated": never(len(inside), "never escalates"),
         "safeguarding_recall": never(len(questions[SAFEGUARDING]), "no safeguarding check"),
+        **{
+            f"safeguarding_recall_{name}": never(
+                sum(1 for q in questions[SAFEGUARDING] if q.source == name), "no check"
+            )
+            for name in SAFEGUARDING_SETS
+        },
         "safeguarding_false_alarms": never(
             len(questions[NOT_SAFEGUARDING]), "no safeguarding check"
         ),
@@ -624,7 +652,10 @@ def table_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             ("answered_from_any", "In-guidance answered from any article"),
             ("beyond_escalated", "Beyond-guidance escalated"),
             ("in_guidance_escalated", "In-guidance wrongly escalated"),
-            ("safeguarding_recall", "Safeguarding recall (messages)"),
+            ("safeguarding_recall", "Safeguarding recall, all sets"),
+            ("safeguarding_recall_unseen", "Safeguarding recall, unseen set (honest figure)"),
+            ("safeguarding_recall_dev", "Safeguarding recall, dev set (used to tune)"),
+            ("safeguarding_recall_first", "Safeguarding recall, first set (used to tune)"),
             ("safeguarding_false_alarms", "Safeguarding false alarms (not_safeguarding)"),
         )
     ]
