@@ -41,12 +41,14 @@ from bot.baseline import Bm25Baseline, Passage, answers_from
 from bot.settings import ROOT
 
 HELDOUT = ROOT / "tests" / "nlu_heldout.yml"
-# Safeguarding sets, each written by someone who had not seen the phrase patterns at the time:
-# "first" and "dev" were then used to broaden the checks; "unseen" was not, and is the honest
-# measure of recall on wording nobody tuned for.
+# Safeguarding sets, each written by someone who had not seen the checks at the time: "first",
+# "dev" and "dev2" were then used to broaden the checks; "unseen" was not, and is the honest
+# measure of recall on wording nobody tuned for. When its misses are used to improve the checks,
+# rename it to the next "devN" and commission a new unseen set.
 SAFEGUARDING_SETS = {
     "first": ROOT / "tests" / "bench" / "safeguarding.yml",
     "dev": ROOT / "tests" / "bench" / "safeguarding_dev.yml",
+    "dev2": ROOT / "tests" / "bench" / "safeguarding_dev2.yml",
     "unseen": ROOT / "tests" / "bench" / "safeguarding_unseen.yml",
 }
 BAD_INPUT_SET = ROOT / "tests" / "bench" / "bad_input.yml"
@@ -655,6 +657,7 @@ def table_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             ("safeguarding_recall", "Safeguarding recall, all sets"),
             ("safeguarding_recall_unseen", "Safeguarding recall, unseen set (honest figure)"),
             ("safeguarding_recall_dev", "Safeguarding recall, dev set (used to tune)"),
+            ("safeguarding_recall_dev2", "Safeguarding recall, dev2 set (used to tune)"),
             ("safeguarding_recall_first", "Safeguarding recall, first set (used to tune)"),
             ("safeguarding_false_alarms", "Safeguarding false alarms (not_safeguarding)"),
         )

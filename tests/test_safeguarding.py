@@ -11,6 +11,11 @@ from bot.safeguarding import SAFEGUARDING_CHECK, SemanticRiskCheck
 
 BENCH = Path(__file__).resolve().parent / "bench"
 MESSAGES = yaml.safe_load((BENCH / "safeguarding.yml").read_text())
+# Sets used to broaden the checks: every message in them must stay caught (phrases or meaning).
+TUNED_SETS = [
+    yaml.safe_load((BENCH / n).read_text())
+    for n in ("safeguarding_dev.yml", "safeguarding_dev2.yml")
+]
 
 
 @pytest.mark.parametrize("message", MESSAGES["messages"])
@@ -80,3 +85,9 @@ def test_the_meaning_check_catches_a_risk_the_phrases_miss(semantic):
 )
 def test_the_meaning_check_leaves_ordinary_questions_alone(semantic, message):
     assert semantic.matches(message) is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("message", [m for d in TUNED_SETS for m in d["messages"]])
+def test_risks_from_the_tuning_sets_stay_caught(semantic, message):
+    assert SAFEGUARDING_CHECK.matches(message) or semantic.matches(message), message
