@@ -12,6 +12,7 @@ PYTHON ?= $(shell command -v python3.10 2>/dev/null || command -v python3 2>/dev
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+export PYTHONWARNINGS := ignore::DeprecationWarning
 export PYTHONPATH := $(CURDIR)
 
 # Everything the trained model depends on: retrain only when one of these changed.

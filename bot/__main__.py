@@ -60,7 +60,11 @@ def serve(args: argparse.Namespace) -> int:
     _need_model()
     servers = Servers(MODEL, endpoints=ROOT / "endpoints.yml", log_dir=ROOT / "var" / "logs")
     print("Starting the action server (5055) and the Rasa server (5005); this takes about 30s...")
-    servers.start()
+    try:
+        servers.start()
+    except RuntimeError as error:
+        print(f"Could not start the assistant: {error}", file=sys.stderr)
+        return 1
     print(
         "\nThe SEN Support Assistant is running.\n"
         f"  Chat over REST:  curl -s -X POST {servers.url}/webhooks/rest/webhook \\\n"
@@ -84,7 +88,7 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def shell(args: argparse.Namespace) -> int:
-    from bot.servers import VENV_BIN, rasa_env
+    from bot.servers import VENV_BIN, die_with_parent, rasa_env
 
     _need_model()
     log = ROOT / "var" / "logs" / "actions.log"
@@ -95,6 +99,7 @@ def shell(args: argparse.Namespace) -> int:
         env=rasa_env(),
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
+        preexec_fn=die_with_parent,
     )
     try:
         return subprocess.call(
@@ -108,6 +113,7 @@ def shell(args: argparse.Namespace) -> int:
             ],
             cwd=ROOT,
             env=rasa_env(),
+            preexec_fn=die_with_parent,
         )
     finally:
         actions.terminate()

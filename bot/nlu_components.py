@@ -30,8 +30,27 @@ from bot.safeguarding import SAFEGUARDING_CHECK, SemanticRiskCheck
 SAFEGUARDING_INTENT = "safeguarding"
 
 
+class _StoredComponent(GraphComponent):
+    """A trainable component that keeps what it learned in Rasa's model storage."""
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> _StoredComponent:
+        return cls(config, model_storage, resource)
+
+    def __init__(self, config: dict[str, Any], model_storage: ModelStorage, resource: Resource):
+        self.config = config
+        self.model_storage = model_storage
+        self.resource = resource
+
+
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
-class SenIntentClassifier(GraphComponent, IntentClassifier):
+class SenIntentClassifier(_StoredComponent, IntentClassifier):
     """Logistic regression over sentence embeddings plus word and character TF-IDF.
 
     The embedding carries meaning ("who runs special needs at school" ~ "what is a SENCO"); the
@@ -47,27 +66,7 @@ class SenIntentClassifier(GraphComponent, IntentClassifier):
     def required_packages() -> list[str]:
         return ["sklearn", "tokenizers", "safetensors"]
 
-    @classmethod
-    def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> SenIntentClassifier:
-        return cls(config, model_storage, resource)
-
-    def __init__(
-        self,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        model: IntentModel | None = None,
-    ) -> None:
-        self.config = config
-        self.model_storage = model_storage
-        self.resource = resource
-        self.model = model
+    model: IntentModel | None = None
 
     def train(self, training_data: TrainingData) -> Resource:
         examples = [m for m in training_data.intent_examples if m.get(TEXT) and m.get(INTENT)]
@@ -89,12 +88,13 @@ class SenIntentClassifier(GraphComponent, IntentClassifier):
         execution_context: ExecutionContext,
         **kwargs: Any,
     ) -> SenIntentClassifier:
+        component = cls(config, model_storage, resource)
         try:
             with model_storage.read_from(resource) as directory:
-                model = IntentModel.load(Path(directory))
+                component.model = IntentModel.load(Path(directory))
         except (ValueError, FileNotFoundError):
-            model = None  # not trained (no intent examples): the classifier stays silent
-        return cls(config, model_storage, resource, model)
+            pass  # not trained (no intent examples): the classifier stays silent
+        return component
 
     def process(self, messages: list[Message]) -> list[Message]:
         if self.model is None:
@@ -108,7 +108,7 @@ class SenIntentClassifier(GraphComponent, IntentClassifier):
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
-class SafeguardingOverride(GraphComponent):
+class SafeguardingOverride(_StoredComponent):
     """Makes ``safeguarding`` the intent when a message suggests risk, whatever the model said.
 
     Two nets: the deterministic phrase check, then a check by meaning of each clause against
@@ -122,27 +122,7 @@ class SafeguardingOverride(GraphComponent):
     def get_default_config() -> dict[str, Any]:
         return {"similarity_threshold": 0.5, "margin": 0.0}
 
-    @classmethod
-    def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> SafeguardingOverride:
-        return cls(config, model_storage, resource)
-
-    def __init__(
-        self,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        semantic: SemanticRiskCheck | None = None,
-    ) -> None:
-        self.config = config
-        self.model_storage = model_storage
-        self.resource = resource
-        self.semantic = semantic
+    semantic: SemanticRiskCheck | None = None
 
     def train(self, training_data: TrainingData) -> Resource:
         ordinary = [
@@ -167,16 +147,16 @@ class SafeguardingOverride(GraphComponent):
         execution_context: ExecutionContext,
         **kwargs: Any,
     ) -> SafeguardingOverride:
-        semantic = None
+        component = cls(config, model_storage, resource)
         try:
             with model_storage.read_from(resource) as directory:
                 ordinary = np.load(Path(directory) / "ordinary.npy", allow_pickle=False)
-            semantic = SemanticRiskCheck.with_ordinary_vectors(
+            component.semantic = SemanticRiskCheck.with_ordinary_vectors(
                 ordinary, threshold=config["similarity_threshold"], margin=config["margin"]
             )
         except (ValueError, FileNotFoundError):
             pass  # untrained: the phrase check still runs
-        return cls(config, model_storage, resource, semantic)
+        return component
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:

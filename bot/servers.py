@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +22,17 @@ from pathlib import Path
 from bot.settings import ROOT
 
 VENV_BIN = Path(sys.executable).parent
+
+
+def die_with_parent() -> None:
+    """Run in a child before exec: on Linux, end the child when the process that started it dies,
+    so a closed terminal never leaves a server running."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def rasa_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -129,7 +141,7 @@ class Servers:
         with actions_log.open("w") as log:
             actions = subprocess.Popen(
                 [sys.executable, "-m", "bot.action_server", "--port", str(self.actions_port)],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
             )  # fmt: skip
         self.processes.append(actions)
         command = [
@@ -140,7 +152,12 @@ class Servers:
         ]  # fmt: skip
         with rasa_log.open("w") as log:
             rasa = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+                command,
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent,
             )
         self.processes.append(rasa)
         try:
