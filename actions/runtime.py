@@ -6,12 +6,12 @@ import functools
 from typing import Any
 
 from rasa_sdk import Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import ConversationPaused, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot import knowledge
 from bot.answering import Reply, Responder, Turn
-from bot.handoff import SqlHandoffService
+from bot.handoff import CaseStore
 from bot.retrieval import KnowledgeRetriever
 from bot.settings import load_settings
 
@@ -26,8 +26,7 @@ def knowledge_retriever() -> KnowledgeRetriever:
 def responder() -> Responder:
     settings = load_settings()
     retriever = knowledge_retriever()
-    handoff = SqlHandoffService(settings.handoff_db_url)
-    return Responder(retriever.kb, retriever, handoff, settings)
+    return Responder(retriever.kb, retriever, CaseStore(settings.handoff_db_url), settings)
 
 
 def turn_from_tracker(tracker: Tracker) -> Turn:
@@ -43,6 +42,7 @@ def turn_from_tracker(tracker: Tracker) -> Turn:
         conversation_id=tracker.sender_id,
         channel=tracker.get_latest_input_channel() or "unknown",
         misses=int(misses or 0),
+        recent=[e.get("text") or "" for e in tracker.events if e.get("event") == "user"][-5:],
     )
 
 
@@ -50,11 +50,12 @@ def deliver(reply: Reply, dispatcher: CollectingDispatcher) -> list[dict[str, An
     """Send the reply's messages and return the slot events that record what happened."""
     for message in reply.messages:
         dispatcher.utter_message(text=message.text, buttons=message.buttons or None)
-    return [
+    events = [
         SlotSet("route", reply.route),
         SlotSet("kb_article", reply.article),
         SlotSet("misses", float(reply.misses)),
     ]
+    return events + [ConversationPaused()] if reply.pause else events
 
 
 def respond(tracker: Tracker, dispatcher: CollectingDispatcher) -> list[dict[str, Any]]:

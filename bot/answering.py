@@ -8,9 +8,11 @@ serves the tests, the command line and, later, the adviser console.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
-from bot.handoff import Escalation, HandoffService, Priority, Reason
+from bot.handoff import Case, CaseStore, Priority, Reason
 from bot.knowledge import Article, KnowledgeBase
 from bot.retrieval import KnowledgeRetriever
 from bot.safeguarding import SAFEGUARDING_CHECK, SAFEGUARDING_REPLY
@@ -18,8 +20,10 @@ from bot.settings import Settings
 from bot.vocabulary import ENTITY_LABEL, article_for_entity
 
 ADVISER_BUTTON = {"title": "Talk to an adviser", "payload": "/request_human"}
+CALLBACK_BUTTON = {"title": "Ask an adviser to contact me", "payload": "/request_callback"}
+LEAVE_QUEUE_BUTTON = {"title": "Leave the queue", "payload": "/stop"}
 FALLBACK_INTENT = "nlu_fallback"
-SMALLTALK_INTENTS = {"greet", "goodbye", "thanks", "bot_challenge", "affirm", "deny"}
+SMALLTALK_INTENTS = {"greet", "goodbye", "thanks", "bot_challenge", "affirm", "deny", "stop"}
 MISSES_BEFORE_ADVISER_FIRST = 2
 
 # Why each beyond-guidance topic needs a person, in a parent's words.
@@ -56,6 +60,7 @@ SMALLTALK_REPLIES = {
     ),
     "affirm": "Okay. What else would you like to know about SEN Support?",
     "deny": "Okay. You can ask me another question, or talk to an adviser.",
+    "stop": "Okay, I've stopped. What else would you like to know about SEN Support?",
 }
 
 
@@ -71,7 +76,8 @@ class Reply:
     messages: list[Message]
     article: str | None = None
     misses: int = 0
-    escalation: Escalation | None = None
+    case: Case | None = None
+    pause: bool = False  # hand the conversation to an adviser: the bot stays silent
 
 
 @dataclass
@@ -86,6 +92,7 @@ class Turn:
     conversation_id: str = "unknown"
     channel: str = "unknown"
     misses: int = 0
+    recent: list[str] = field(default_factory=list)  # the parent's last few messages
 
 
 def _topic_button(article: Article) -> dict:
@@ -181,13 +188,15 @@ class Responder:
         self,
         kb: KnowledgeBase,
         retriever: KnowledgeRetriever,
-        handoff: HandoffService,
+        cases: CaseStore,
         settings: Settings,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ) -> None:
         self.kb = kb
         self.retriever = retriever
-        self.handoff = handoff
+        self.cases = cases
         self.settings = settings
+        self.clock = clock
 
     # --- routes -------------------------------------------------------------------------
     def respond(self, turn: Turn) -> Reply:
@@ -276,37 +285,61 @@ class Responder:
             buttons = [*topics, ADVISER_BUTTON]
         return Reply("clarify", [Message(text, buttons)], misses=misses)
 
-    def escalate(self, turn: Turn, reason: Reason, topic: str | None = None) -> Reply:
-        record = self.handoff.escalate(
-            Escalation(turn.conversation_id, turn.channel, reason, topic=topic)
-        )
-        if reason is Reason.BEYOND_GUIDANCE and topic:
-            text = (
-                f"That's a question about {BEYOND_GUIDANCE_TOPICS[topic]}. The guidance I "
-                "answer from doesn't cover it, and I don't want to guess about your rights, so "
-                "this needs an adviser. I've passed your question on "
-                f"(reference {record.reference}). You can also contact your local SENDIASS "
-                "(SEND information, advice and support service)."
-            )
-        else:
-            text = (
-                "Of course. I've asked for an adviser to pick this up "
-                f"(reference {record.reference}). An adviser will be in touch, or you can "
-                "contact your local SENDIASS (SEND information, advice and support service)."
-            )
-        return Reply("escalate", [Message(text)], escalation=record, misses=0)
-
-    def safeguarding(self, turn: Turn) -> Reply:
-        record = self.handoff.escalate(
-            Escalation(
+    def open_case(self, turn: Turn, reason: Reason, topic: str | None, urgent: bool) -> Case:
+        summary = "\n".join(f"Parent: {text[:300]}" for text in turn.recent[-5:])
+        topic_line = f"Topic: {topic}" if topic else "Topic: not detected"
+        return self.cases.open_case(
+            Case(
                 turn.conversation_id,
                 turn.channel,
-                Reason.SAFEGUARDING,
-                topic="safeguarding",
-                priority=Priority.URGENT,
+                reason,
+                topic=topic,
+                priority=Priority.URGENT if urgent else Priority.NORMAL,
+                summary=f"{topic_line}\n{summary}".strip(),
             )
         )
-        return Reply("safeguarding", [Message(SAFEGUARDING_REPLY)], escalation=record)
+
+    def adviser_on_duty(self) -> bool:
+        return self.settings.opening_hours.is_open(self.clock()) and bool(
+            self.cases.available_advisers()
+        )
+
+    def escalate(self, turn: Turn, reason: Reason, topic: str | None = None) -> Reply:
+        case = self.open_case(turn, reason, topic, urgent=False)
+        if reason is Reason.BEYOND_GUIDANCE and topic:
+            why = (
+                f"That's a question about {BEYOND_GUIDANCE_TOPICS[topic]}. The guidance I answer "
+                "from doesn't cover it, and I don't want to guess about your rights, so this "
+                "needs an adviser."
+            )
+        else:
+            why = "Of course."
+        if self.adviser_on_duty():
+            ahead = self.cases.people_ahead(case)
+            queue = (
+                "You're next."
+                if ahead == 0
+                else f"There {'is' if ahead == 1 else 'are'} "
+                f"{ahead} {'person' if ahead == 1 else 'people'} waiting before you."
+            )
+            self.cases.set_paused(case.id, True)
+            text = (
+                f"{why} An adviser will join this chat shortly (reference {case.reference}). "
+                f'{queue} I\'ll stay quiet until then. Type "cancel" to leave the queue.'
+            )
+            buttons = [LEAVE_QUEUE_BUTTON]
+            return Reply("escalate", [Message(text, buttons)], case=case, pause=True)
+        text = (
+            f"{why} No adviser is online right now (advisers are online "
+            f"{self.settings.opening_hours.describe()}). I've noted your question "
+            f"(reference {case.reference}). Would you like an adviser to contact you?"
+        )
+        buttons = [CALLBACK_BUTTON, {"title": "No thanks", "payload": "/deny"}]
+        return Reply("escalate", [Message(text, buttons)], case=case)
+
+    def safeguarding(self, turn: Turn) -> Reply:
+        case = self.open_case(turn, Reason.SAFEGUARDING, "safeguarding", urgent=True)
+        return Reply("safeguarding", [Message(SAFEGUARDING_REPLY)], case=case)
 
     def smalltalk(self, turn: Turn) -> Reply:
         buttons = [ADVISER_BUTTON] if turn.intent in ("bot_challenge", "deny") else []

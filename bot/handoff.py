@@ -1,19 +1,23 @@
-"""Hand-off to a human adviser: the escalation records the bot opens.
+"""Hand-off to a human adviser: cases, advisers and their availability.
 
-This issue only records escalations; the live hand-off (cases claimed by advisers, paused
-conversations, call-backs) builds on this interface. ``HandoffService`` is what the actions call;
-``SqlHandoffService`` stores records with SQLAlchemy (a SQLite file by default, PostgreSQL by
-URL). A record holds only what an adviser needs to pick the conversation up: no message text,
-names or contact details (those stay in the tracker store, under its own retention).
+Every escalation opens a **case**: why (beyond the guidance, safeguarding, the parent asked,
+repeated misses), how urgent, its status (waiting, live, call-back requested, closed), who holds
+it, a short summary and, when closed, an outcome. Cases are stored with SQLAlchemy Core: a SQLite
+file by default, PostgreSQL (or any SQLAlchemy URL) through ``SEN_HANDOFF_DB_URL``.
+
+Claiming is one conditional UPDATE, so two advisers claiming the same case at once can't both
+win, on SQLite or PostgreSQL. Contact details are stored only for a call-back the parent consented
+to, and are cleared when the case is closed.
 """
 
 from __future__ import annotations
 
 import enum
+import hashlib
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
-from typing import Protocol
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -30,26 +34,84 @@ class Priority(str, enum.Enum):
     NORMAL = "normal"
 
 
+class Status(str, enum.Enum):
+    WAITING = "waiting"
+    LIVE = "live"
+    CALLBACK_REQUESTED = "callback_requested"
+    CLOSED = "closed"
+
+
+OPEN_STATUSES = (Status.WAITING.value, Status.LIVE.value, Status.CALLBACK_REQUESTED.value)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_reference() -> str:
+    """A reference a parent can quote: short, unambiguous characters, not guessable in bulk."""
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    return "SEN-" + "".join(secrets.choice(alphabet) for _ in range(6))
+
+
 @dataclass
-class Escalation:
+class Callback:
+    """How and when to call a parent back; stored only with their consent."""
+
+    contact: str
+    best_time: str
+    first_name: str | None = None
+    consented_at: datetime = field(default_factory=_now)
+
+
+@dataclass
+class Case:
     conversation_id: str
     channel: str
     reason: Reason
     topic: str | None = None
     priority: Priority = Priority.NORMAL
-    created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
-    reference: str = field(default_factory=lambda: "SEN-" + secrets.token_hex(3).upper())
+    status: Status = Status.WAITING
+    summary: str = ""
+    adviser: str | None = None
+    outcome: str | None = None
+    callback: Callback | None = None
+    paused: bool = False
+    reference: str = field(default_factory=new_reference)
+    created_at: datetime = field(default_factory=_now)
+    updated_at: datetime = field(default_factory=_now)
+    id: int | None = None
+
+    def as_dict(self) -> dict:
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "callback"}
+        for key in ("reason", "priority", "status"):
+            data[key] = data[key].value
+        for key in ("created_at", "updated_at"):
+            data[key] = data[key].isoformat()
+        data["callback"] = (
+            {
+                "contact": self.callback.contact,
+                "best_time": self.callback.best_time,
+                "first_name": self.callback.first_name,
+                "consented_at": self.callback.consented_at.isoformat(),
+            }
+            if self.callback
+            else None
+        )
+        return data
 
 
-class HandoffService(Protocol):
-    def escalate(self, escalation: Escalation) -> Escalation: ...
+class CaseError(Exception):
+    """A case operation that can't be done; ``code`` is the HTTP status an API should give."""
 
-    def escalations(self, conversation_id: str | None = None) -> list[Escalation]: ...
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 _metadata = sa.MetaData()
-escalations_table = sa.Table(
-    "escalations",
+cases_table = sa.Table(
+    "handoff_cases",
     _metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("reference", sa.String(16), nullable=False, unique=True),
@@ -58,49 +120,318 @@ escalations_table = sa.Table(
     sa.Column("reason", sa.String(32), nullable=False),
     sa.Column("topic", sa.String(64)),
     sa.Column("priority", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(24), nullable=False, index=True),
+    sa.Column("summary", sa.Text, nullable=False, default=""),
+    # The bot is paused (silent) for this conversation while the case is handled live.
+    sa.Column("paused", sa.Boolean, nullable=False, default=False),
+    sa.Column("adviser", sa.String(64)),
+    sa.Column("outcome", sa.Text),
+    sa.Column("callback_contact", sa.String(255)),
+    sa.Column("callback_time", sa.String(255)),
+    sa.Column("callback_name", sa.String(64)),
+    sa.Column("callback_consented_at", sa.DateTime(timezone=True)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+advisers_table = sa.Table(
+    "handoff_advisers",
+    _metadata,
+    sa.Column("username", sa.String(64), primary_key=True),
+    sa.Column("first_name", sa.String(64), nullable=False),
+    sa.Column("token_sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("available", sa.Boolean, nullable=False, default=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 
-class SqlHandoffService:
+@dataclass
+class Adviser:
+    username: str
+    first_name: str
+    available: bool
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; every time here is stored in UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
+class CaseStore:
+    """Cases and advisers in one SQL database."""
+
     def __init__(self, url: str) -> None:
         if url.startswith("sqlite:///"):
-            from pathlib import Path
-
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = sa.create_engine(url, future=True, pool_pre_ping=True)
+        options = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {}
+        self.engine = sa.create_engine(url, future=True, pool_pre_ping=True, **options)
         _metadata.create_all(self.engine)
 
-    def escalate(self, escalation: Escalation) -> Escalation:
-        with self.engine.begin() as connection:
-            connection.execute(
-                escalations_table.insert().values(
-                    reference=escalation.reference,
-                    conversation_id=escalation.conversation_id,
-                    channel=escalation.channel,
-                    reason=escalation.reason.value,
-                    topic=escalation.topic,
-                    priority=escalation.priority.value,
-                    created_at=escalation.created_at,
+    # --- cases -----------------------------------------------------------------------------
+    def open_case(self, case: Case) -> Case:
+        """Open a case, or return the conversation's open one (raised to urgent if need be)."""
+        with self.engine.begin() as db:
+            row = db.execute(
+                sa.select(cases_table)
+                .where(cases_table.c.conversation_id == case.conversation_id)
+                .where(cases_table.c.status.in_(OPEN_STATUSES))
+                .order_by(cases_table.c.id.desc())
+            ).first()
+            if row is not None:
+                existing = self._case(row._mapping)
+                if case.priority is Priority.URGENT and existing.priority is not Priority.URGENT:
+                    db.execute(
+                        cases_table.update()
+                        .where(cases_table.c.id == existing.id)
+                        .values(
+                            priority=Priority.URGENT.value,
+                            reason=case.reason.value,
+                            topic=case.topic,
+                            updated_at=_now(),
+                        )
+                    )
+                    existing.priority, existing.reason = Priority.URGENT, case.reason
+                return existing
+            values = self._row(case)
+            case.id = db.execute(cases_table.insert().values(**values)).inserted_primary_key[0]
+        return case
+
+    def get(self, case_id: int) -> Case:
+        with self.engine.connect() as db:
+            row = db.execute(sa.select(cases_table).where(cases_table.c.id == case_id)).first()
+        if row is None:
+            raise CaseError(f"There is no case {case_id}.", 404)
+        return self._case(row._mapping)
+
+    def open_case_for(self, conversation_id: str) -> Case | None:
+        with self.engine.connect() as db:
+            row = db.execute(
+                sa.select(cases_table)
+                .where(cases_table.c.conversation_id == conversation_id)
+                .where(cases_table.c.status.in_(OPEN_STATUSES))
+                .order_by(cases_table.c.id.desc())
+            ).first()
+        return self._case(row._mapping) if row else None
+
+    def cases(
+        self,
+        status: Status | None = None,
+        priority: Priority | None = None,
+        conversation_id: str | None = None,
+    ) -> list[Case]:
+        """Cases, urgent first, then oldest first."""
+        urgent_first = sa.case((cases_table.c.priority == Priority.URGENT.value, 0), else_=1)
+        query = sa.select(cases_table).order_by(urgent_first, cases_table.c.created_at)
+        if status is not None:
+            query = query.where(cases_table.c.status == status.value)
+        if priority is not None:
+            query = query.where(cases_table.c.priority == priority.value)
+        if conversation_id is not None:
+            query = query.where(cases_table.c.conversation_id == conversation_id)
+        with self.engine.connect() as db:
+            return [self._case(row._mapping) for row in db.execute(query)]
+
+    def people_ahead(self, case: Case) -> int:
+        """How many waiting cases an adviser will take before this one."""
+        waiting = self.cases(status=Status.WAITING)
+        ids = [c.id for c in waiting]
+        return ids.index(case.id) if case.id in ids else len(ids)
+
+    def claim(self, case_id: int, adviser: str, take_over: bool = False) -> Case:
+        """Give the case to the adviser. Exactly one of several simultaneous claims wins.
+
+        A case another adviser holds can only be taken with ``take_over=True``."""
+        claimable = [Status.WAITING.value, Status.CALLBACK_REQUESTED.value]
+        condition = cases_table.c.status.in_(claimable)
+        if take_over:
+            condition = condition | (
+                (cases_table.c.status == Status.LIVE.value) & (cases_table.c.adviser != adviser)
+            )
+        with self.engine.begin() as db:
+            result = db.execute(
+                cases_table.update()
+                .where(cases_table.c.id == case_id)
+                .where(condition)
+                .values(status=Status.LIVE.value, adviser=adviser, updated_at=_now())
+            )
+        if result.rowcount == 1:
+            return self.get(case_id)
+        case = self.get(case_id)  # 404 if it does not exist
+        if case.status is Status.LIVE and case.adviser == adviser:
+            return case
+        if case.status is Status.CLOSED:
+            raise CaseError(f"Case {case_id} is closed.", 409)
+        raise CaseError(
+            f"Case {case_id} is held by {case.adviser}; take it over explicitly to act on it.",
+            409,
+        )
+
+    def require_holder(self, case_id: int, adviser: str) -> Case:
+        case = self.get(case_id)
+        if case.status is not Status.LIVE or case.adviser != adviser:
+            holder = f"held by {case.adviser}" if case.adviser else "not claimed"
+            raise CaseError(f"Case {case_id} is {case.status.value} and {holder}.", 403)
+        return case
+
+    def close(self, case_id: int, adviser: str | None, outcome: str) -> Case:
+        """Close a case. An adviser must hold it; ``adviser=None`` is the parent leaving."""
+        if adviser is not None:
+            self.require_holder(case_id, adviser)
+        with self.engine.begin() as db:
+            result = db.execute(
+                cases_table.update()
+                .where(cases_table.c.id == case_id)
+                .where(cases_table.c.status != Status.CLOSED.value)
+                .values(
+                    status=Status.CLOSED.value,
+                    outcome=outcome,
+                    # Contact details are kept only as long as the call-back needs them.
+                    callback_contact=None,
+                    callback_time=None,
+                    callback_name=None,
+                    paused=False,
+                    updated_at=_now(),
                 )
             )
-        return escalation
+        if result.rowcount != 1:
+            raise CaseError(f"Case {case_id} is already closed.", 409)
+        return self.get(case_id)
 
-    def escalations(self, conversation_id: str | None = None) -> list[Escalation]:
-        query = sa.select(escalations_table).order_by(escalations_table.c.id)
-        if conversation_id is not None:
-            query = query.where(escalations_table.c.conversation_id == conversation_id)
-        with self.engine.connect() as connection:
-            rows = connection.execute(query).mappings().all()
-        return [
-            Escalation(
-                conversation_id=row["conversation_id"],
-                channel=row["channel"],
-                reason=Reason(row["reason"]),
-                topic=row["topic"],
-                priority=Priority(row["priority"]),
-                created_at=row["created_at"],
-                reference=row["reference"],
+    def request_callback(self, case_id: int, callback: Callback) -> Case:
+        with self.engine.begin() as db:
+            db.execute(
+                cases_table.update()
+                .where(cases_table.c.id == case_id)
+                .values(
+                    status=Status.CALLBACK_REQUESTED.value,
+                    callback_contact=callback.contact,
+                    callback_time=callback.best_time,
+                    callback_name=callback.first_name,
+                    callback_consented_at=callback.consented_at,
+                    updated_at=_now(),
+                )
             )
-            for row in rows
-        ]
+        return self.get(case_id)
+
+    def set_paused(self, case_id: int, paused: bool) -> None:
+        with self.engine.begin() as db:
+            db.execute(
+                cases_table.update()
+                .where(cases_table.c.id == case_id)
+                .values(paused=paused, updated_at=_now())
+            )
+
+    def add_to_summary(self, case_id: int, line: str, limit: int = 2000) -> None:
+        case = self.get(case_id)
+        summary = (case.summary + "\n" + line).strip()[-limit:]
+        with self.engine.begin() as db:
+            db.execute(
+                cases_table.update().where(cases_table.c.id == case_id).values(summary=summary)
+            )
+
+    # --- advisers --------------------------------------------------------------------------
+    def add_adviser(self, username: str, first_name: str) -> str:
+        """Create (or re-key) an adviser; returns their API token, shown once, stored hashed."""
+        token = secrets.token_urlsafe(32)
+        values = {"first_name": first_name, "token_sha256": _hash(token), "updated_at": _now()}
+        with self.engine.begin() as db:
+            updated = db.execute(
+                advisers_table.update()
+                .where(advisers_table.c.username == username)
+                .values(**values)
+            )
+            if updated.rowcount == 0:
+                db.execute(
+                    advisers_table.insert().values(username=username, available=False, **values)
+                )
+        return token
+
+    def adviser_for_token(self, token: str | None) -> Adviser | None:
+        if not token:
+            return None
+        with self.engine.connect() as db:
+            row = db.execute(
+                sa.select(advisers_table).where(advisers_table.c.token_sha256 == _hash(token))
+            ).first()
+        if row is None:
+            return None
+        return Adviser(row.username, row.first_name, bool(row.available))
+
+    def adviser(self, username: str) -> Adviser | None:
+        with self.engine.connect() as db:
+            row = db.execute(
+                sa.select(advisers_table).where(advisers_table.c.username == username)
+            ).first()
+        return Adviser(row.username, row.first_name, bool(row.available)) if row else None
+
+    def set_available(self, username: str, available: bool) -> None:
+        with self.engine.begin() as db:
+            db.execute(
+                advisers_table.update()
+                .where(advisers_table.c.username == username)
+                .values(available=available, updated_at=_now())
+            )
+
+    def available_advisers(self) -> list[Adviser]:
+        with self.engine.connect() as db:
+            rows = db.execute(
+                sa.select(advisers_table).where(advisers_table.c.available.is_(True))
+            ).all()
+        return [Adviser(r.username, r.first_name, True) for r in rows]
+
+    # --- rows ------------------------------------------------------------------------------
+    @staticmethod
+    def _row(case: Case) -> dict:
+        callback = case.callback
+        return {
+            "reference": case.reference,
+            "conversation_id": case.conversation_id,
+            "channel": case.channel,
+            "reason": case.reason.value,
+            "topic": case.topic,
+            "priority": case.priority.value,
+            "status": case.status.value,
+            "summary": case.summary,
+            "paused": case.paused,
+            "adviser": case.adviser,
+            "outcome": case.outcome,
+            "callback_contact": callback.contact if callback else None,
+            "callback_time": callback.best_time if callback else None,
+            "callback_name": callback.first_name if callback else None,
+            "callback_consented_at": callback.consented_at if callback else None,
+            "created_at": case.created_at,
+            "updated_at": case.updated_at,
+        }
+
+    @staticmethod
+    def _case(row) -> Case:
+        callback = None
+        if row["callback_contact"]:
+            callback = Callback(
+                row["callback_contact"],
+                row["callback_time"] or "",
+                row["callback_name"],
+                _as_utc(row["callback_consented_at"]),
+            )
+        return Case(
+            conversation_id=row["conversation_id"],
+            channel=row["channel"],
+            reason=Reason(row["reason"]),
+            topic=row["topic"],
+            priority=Priority(row["priority"]),
+            status=Status(row["status"]),
+            summary=row["summary"] or "",
+            adviser=row["adviser"],
+            outcome=row["outcome"],
+            callback=callback,
+            paused=bool(row["paused"]),
+            reference=row["reference"],
+            created_at=_as_utc(row["created_at"]),
+            updated_at=_as_utc(row["updated_at"]),
+            id=row["id"],
+        )

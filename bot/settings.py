@@ -2,8 +2,13 @@
 
 | variable | default | what |
 |---|---|---|
-| SEN_DATA_DIR | ./var | where SQLite files live (tracker store, escalations) |
-| SEN_HANDOFF_DB_URL | sqlite:///$SEN_DATA_DIR/handoff.db | SQLAlchemy URL for escalation records |
+| SEN_DATA_DIR | ./var | where SQLite files, logs and the API token live |
+| SEN_HANDOFF_DB_URL | sqlite:///$SEN_DATA_DIR/handoff.db | SQLAlchemy URL for cases and advisers |
+| SEN_EVENTS_DB_URL | sqlite:///$SEN_DATA_DIR/events.db | Rasa event broker, read by the watcher |
+| SEN_RASA_URL | http://127.0.0.1:5005 | the Rasa server, for the adviser API |
+| SEN_ADVISER_API_PORT | 5056 | the adviser API (loopback only) |
+| SEN_OPENING_HOURS | Mon-Fri 09:00-17:00 | when a live hand-off is offered |
+| SEN_TIMEZONE | Europe/London | the time zone of the opening hours |
 | SEN_ANSWER_THRESHOLD | 0.55 | retrieval similarity needed to answer when NLU is unsure |
 | SEN_INTENT_THRESHOLD | 0.35 | classifier confidence that, with retrieval agreeing, still answers |
 """
@@ -14,6 +19,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.opening_hours import OpeningHours
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -21,6 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 class Settings:
     data_dir: Path
     handoff_db_url: str
+    events_db_url: str
+    rasa_url: str
+    adviser_api_port: int
+    opening_hours: OpeningHours
     answer_threshold: float
     intent_threshold: float
 
@@ -31,6 +42,13 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     return Settings(
         data_dir=data_dir,
         handoff_db_url=env.get("SEN_HANDOFF_DB_URL") or f"sqlite:///{data_dir / 'handoff.db'}",
+        events_db_url=env.get("SEN_EVENTS_DB_URL") or f"sqlite:///{data_dir / 'events.db'}",
+        rasa_url=env.get("SEN_RASA_URL") or "http://127.0.0.1:5005",
+        adviser_api_port=int(env.get("SEN_ADVISER_API_PORT") or 5056),
+        opening_hours=OpeningHours.parse(
+            env.get("SEN_OPENING_HOURS") or "Mon-Fri 09:00-17:00",
+            env.get("SEN_TIMEZONE") or "Europe/London",
+        ),
         answer_threshold=float(env.get("SEN_ANSWER_THRESHOLD") or 0.55),
         intent_threshold=float(env.get("SEN_INTENT_THRESHOLD") or 0.35),
     )

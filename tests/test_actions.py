@@ -12,7 +12,7 @@ from actions.safeguarding import ActionSafeguarding
 from actions.session import ActionSessionStart
 from actions.smalltalk import ActionSmalltalk
 from bot.answering import ADVISER_BUTTON
-from bot.handoff import Priority, Reason
+from bot.handoff import Priority, Reason, Status
 from bot.safeguarding import SAFEGUARDING_REPLY
 from tests.conftest import make_tracker
 
@@ -108,7 +108,7 @@ def test_a_beyond_guidance_question_is_escalated_and_recorded(data_dir):
     assert slots["route"] == "escalate"
     assert "adviser" in messages[0]["text"]
     assert "timescales" in messages[0]["text"]
-    records = responder().handoff.escalations("conv-9")
+    records = responder().cases.cases(conversation_id="conv-9")
     assert len(records) == 1
     record = records[0]
     assert (record.channel, record.reason, record.topic) == (
@@ -116,6 +116,8 @@ def test_a_beyond_guidance_question_is_escalated_and_recorded(data_dir):
         Reason.BEYOND_GUIDANCE,
         "out_ehcp_process",
     )
+    assert record.status is Status.WAITING
+    assert "how long does an ehcp take" in record.summary
     assert record.reference in messages[0]["text"]
 
 
@@ -124,7 +126,7 @@ def test_asking_for_a_person_is_escalated(data_dir):
         ActionEscalate(), make_tracker("can i talk to a real person", "request_human")
     )
     assert slots["route"] == "escalate"
-    assert responder().handoff.escalations("parent-1")[0].reason is Reason.PARENT_ASKED
+    assert responder().cases.cases(conversation_id="parent-1")[0].reason is Reason.PARENT_ASKED
 
 
 def test_safeguarding_reply_comes_first_even_inside_an_ordinary_question(data_dir):
@@ -137,7 +139,7 @@ def test_safeguarding_reply_comes_first_even_inside_an_ordinary_question(data_di
     for number in ("999", "0808 800 5000", "0800 1111", "116 123", "111"):
         assert number in messages[0]["text"]
     assert slots["route"] == "safeguarding"
-    record = responder().handoff.escalations("parent-1")[0]
+    record = responder().cases.cases(conversation_id="parent-1")[0]
     assert record.priority is Priority.URGENT and record.reason is Reason.SAFEGUARDING
 
 

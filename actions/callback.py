@@ -1,0 +1,128 @@
+"""The call-back form: validating each answer, asking for consent, and storing the request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.runtime import responder, turn_from_tracker
+from bot.callback import (
+    CONSENT_QUESTION,
+    PRIVACY_STATEMENT,
+    QUESTIONS,
+    check_best_time,
+    check_contact,
+    check_first_name,
+)
+from bot.handoff import Callback, Reason
+
+FORM_SLOTS = ("callback_contact", "callback_time", "callback_name", "callback_consent")
+
+
+def _checked(slot: str, checked, dispatcher: CollectingDispatcher) -> dict[str, Any]:
+    if checked.problem:
+        dispatcher.utter_message(text=checked.problem)
+        return {slot: None}
+    return {slot: checked.value}
+
+
+class ValidateCallbackForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_callback_form"
+
+    def validate_callback_contact(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        return _checked("callback_contact", check_contact(value), dispatcher)
+
+    def validate_callback_time(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        return _checked("callback_time", check_best_time(value), dispatcher)
+
+    def validate_callback_name(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        return _checked("callback_name", check_first_name(value), dispatcher)
+
+
+class _AskAction(Action):
+    slot = ""
+
+    def name(self) -> str:
+        return f"action_ask_{self.slot}"
+
+    def run(self, dispatcher, tracker, domain) -> list[dict[str, Any]]:
+        dispatcher.utter_message(text=QUESTIONS[self.slot])
+        return []
+
+
+class ActionAskCallbackContact(_AskAction):
+    slot = "callback_contact"
+
+
+class ActionAskCallbackTime(_AskAction):
+    slot = "callback_time"
+
+
+class ActionAskCallbackName(_AskAction):
+    slot = "callback_name"
+
+
+class ActionAskCallbackConsent(Action):
+    def name(self) -> str:
+        return "action_ask_callback_consent"
+
+    def run(self, dispatcher, tracker, domain) -> list[dict[str, Any]]:
+        dispatcher.utter_message(text=PRIVACY_STATEMENT)
+        dispatcher.utter_message(
+            text=CONSENT_QUESTION,
+            buttons=[
+                {"title": "Yes, I agree", "payload": "/affirm"},
+                {"title": "No", "payload": "/deny"},
+            ],
+        )
+        return []
+
+
+def _clear_form() -> list[dict[str, Any]]:
+    return [SlotSet(slot, None) for slot in FORM_SLOTS]
+
+
+class ActionSubmitCallback(Action):
+    def name(self) -> str:
+        return "action_submit_callback"
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        if tracker.get_slot("callback_consent") is not True:
+            dispatcher.utter_message(
+                text="That's fine: I haven't stored your details. You can contact your local "
+                "SENDIASS (SEND information, advice and support service) yourself, or keep "
+                "asking me about SEN Support."
+            )
+            return [SlotSet("route", "smalltalk"), *_clear_form()]
+        bot = responder()
+        turn = turn_from_tracker(tracker)
+        case = bot.open_case(turn, Reason.PARENT_ASKED, topic=None, urgent=False)
+        callback = Callback(
+            contact=tracker.get_slot("callback_contact"),
+            best_time=tracker.get_slot("callback_time"),
+            first_name=tracker.get_slot("callback_name") or None,
+        )
+        case = bot.cases.request_callback(case.id, callback)
+        dispatcher.utter_message(
+            text=f"Thank you. I've asked an adviser to contact you ({callback.best_time}). "
+            f"Your reference is {case.reference}: please quote it if you contact the service."
+        )
+        return [SlotSet("route", "escalate"), SlotSet("kb_article", None), *_clear_form()]
+
+
+class ActionStopForm(Action):
+    def name(self) -> str:
+        return "action_stop_form"
+
+    def run(self, dispatcher, tracker, domain) -> list[dict[str, Any]]:
+        dispatcher.utter_message(
+            text="Okay, I've stopped. Nothing you typed for the call-back has been stored. "
+            "You can carry on asking me about SEN Support."
+        )
+        return [SlotSet("route", "smalltalk"), SlotSet("kb_article", None), *_clear_form()]
