@@ -69,11 +69,13 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-def write_endpoints(directory: Path, actions_port: int, tracker_db: Path) -> Path:
+def write_endpoints(directory: Path, actions_port: int, data_dir: Path) -> Path:
+    """endpoints.yml for a run whose SQLite files live in ``data_dir``."""
     path = directory / "endpoints.yml"
     path.write_text(
         f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n'
-        f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{tracker_db}"\n'
+        f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{data_dir / "rasa.db"}"\n'
+        f'event_broker:\n  type: SQL\n  dialect: "sqlite"\n  db: "{data_dir / "events.db"}"\n'
     )
     return path
 
@@ -134,7 +136,7 @@ class Servers:
         log_dir.mkdir(parents=True, exist_ok=True)
         env = rasa_env({"SEN_DATA_DIR": str(self.data_dir), **self.extra_env})
         endpoints = self.endpoints or write_endpoints(
-            log_dir, self.actions_port, self.data_dir / "rasa.db"
+            log_dir, self.actions_port, self.data_dir
         )
         actions_log = log_dir / "actions.log"
         rasa_log = log_dir / "rasa.log"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.handoff import Reason, SqlHandoffService
+from bot.handoff import CaseStore, Reason, Status
 from bot.safeguarding import SAFEGUARDING_REPLY
 from bot.servers import Servers
 
@@ -48,6 +48,14 @@ def say(servers, text: str, sender: str | None = None) -> tuple[str, list[dict]]
     return sender, messages
 
 
+def cases(servers) -> CaseStore:
+    return CaseStore(f"sqlite:///{servers.data_dir / 'handoff.db'}")
+
+
+def texts(messages: list[dict]) -> str:
+    return " ".join(m.get("text", "") for m in messages)
+
+
 def slots(servers, sender: str) -> dict:
     url = f"{servers.url}/conversations/{sender}/tracker?token={servers.token}"
     with urllib.request.urlopen(url, timeout=30) as reply:
@@ -77,7 +85,7 @@ def test_a_question_beyond_the_guidance_is_escalated_and_recorded(servers):
     sender, messages = say(servers, "the council refused to assess my son for an ehcp can i appeal")
     assert "adviser" in messages[-1]["text"]
     assert slots(servers, sender)["route"] == "escalate"
-    records = SqlHandoffService(f"sqlite:///{servers.data_dir / 'handoff.db'}").escalations(sender)
+    records = cases(servers).cases(conversation_id=sender)
     assert [r.reason for r in records] == [Reason.BEYOND_GUIDANCE]
     assert records[0].channel == "rest"
 
@@ -146,3 +154,45 @@ def test_both_servers_listen_on_loopback_only(servers):
     for port in (RASA_PORT, ACTIONS_PORT):
         addresses = listening_addresses(port)
         assert addresses and addresses <= loopback, (port, addresses)
+
+
+def test_call_back_form_with_valid_details_stores_a_call_back_case(servers):
+    sender, _ = say(servers, "/request_callback")
+    assert "not a UK phone" not in texts(say(servers, "07700 900123", sender)[1])
+    say(servers, "weekday mornings", sender)
+    _, asked = say(servers, "Jo", sender)
+    assert "Do you agree" in texts(asked)
+    _, done = say(servers, "yes", sender)
+    case = cases(servers).open_case_for(sender)
+    assert case.status is Status.CALLBACK_REQUESTED
+    assert case.callback.contact == "07700900123" and case.callback.first_name == "Jo"
+    assert case.reference in texts(done)
+
+
+def test_call_back_form_rejects_a_bad_email_and_a_bad_phone_number(servers):
+    sender, _ = say(servers, "/request_callback")
+    _, reply = say(servers, "jo@nowhere", sender)
+    assert "email address doesn't look complete" in texts(reply)
+    _, reply = say(servers, "0770 09", sender)
+    assert "couldn't read that as a UK phone number" in texts(reply)
+    _, reply = say(servers, "jo@example.org", sender)
+    assert "good time" in texts(reply)
+
+
+def test_refusing_consent_stores_nothing(servers):
+    sender, _ = say(servers, "/request_callback")
+    for text in ("jo@example.org", "evenings", "skip"):
+        say(servers, text, sender)
+    _, reply = say(servers, "no", sender)
+    assert "haven't stored your details" in texts(reply)
+    assert cases(servers).open_case_for(sender) is None
+
+
+def test_stopping_mid_form_keeps_the_conversation_going(servers):
+    sender, _ = say(servers, "/request_callback")
+    say(servers, "jo@example.org", sender)
+    _, reply = say(servers, "stop", sender)
+    assert "Nothing you typed" in texts(reply)
+    assert cases(servers).open_case_for(sender) is None
+    _, reply = say(servers, "what is a senco", sender)
+    assert slots(servers, sender)["route"] == "answer"
