@@ -13,6 +13,7 @@ import pytest
 from bot.handoff import CaseStore, Reason, Status
 from bot.safeguarding import SAFEGUARDING_REPLY
 from bot.servers import Servers
+from tests.socketio_parent import SocketParent
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "sen-assistant.tar.gz"
@@ -70,6 +71,18 @@ def test_a_parent_is_told_what_the_bot_is_then_answered_with_a_source(servers):
     assert answer["buttons"][-1]["title"] == "Talk to an adviser"
     state = slots(servers, sender)
     assert (state["route"], state["kb_article"]) == ("answer", "senco")
+
+
+def test_a_parent_on_the_website_channel_gets_answers_over_socketio(servers):
+    parent = SocketParent(servers.url).connect()
+    try:
+        parent.say("whats an ed psych and what do they do")
+        received = " ".join(parent.replies())
+    finally:
+        parent.close()
+    assert "automated" in received
+    assert "Educational Psychologist" in received or "EP" in received
+    assert "Source: SEN Support guidance" in received
 
 
 def test_a_related_topic_button_answers_that_topic(servers):
