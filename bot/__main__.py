@@ -59,7 +59,10 @@ def serve(args: argparse.Namespace) -> int:
 
     _need_model()
     servers = Servers(MODEL, endpoints=ROOT / "endpoints.yml", log_dir=ROOT / "var" / "logs")
-    print("Starting the action server (5055) and the Rasa server (5005); this takes about 30s...")
+    print(
+        "Starting the action server (5055), the Rasa server (5005) and the adviser API (5056); "
+        "this takes about 30s..."
+    )
     try:
         servers.start()
     except RuntimeError as error:
@@ -73,6 +76,8 @@ def serve(args: argparse.Namespace) -> int:
         f"  Socket.io (for the website widget): {servers.url}/socket.io\n"
         "  Chat in the terminal instead: stop this and run `make shell`.\n"
         "  HTTP API: needs the token in var/rasa-api-token (?token=...).\n"
+        f"  Adviser API: {servers.adviser_url} (create an adviser and token with\n"
+        "    `.venv/bin/python -m bot.adviser_api add-adviser USERNAME FIRSTNAME`).\n"
         "  Logs: var/logs/. Press Ctrl-C to stop.\n"
     )
     try:

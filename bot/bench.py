@@ -551,6 +551,7 @@ def start_servers(model: Path, args: argparse.Namespace, directory: Path) -> Any
         model,
         args.rasa_port,
         args.actions_port,
+        adviser_port=None,
         data_dir=directory / "data",
         log_dir=Path(args.out) / "logs",
     )

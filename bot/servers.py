@@ -110,6 +110,7 @@ class Servers:
     model: Path
     rasa_port: int = 5005
     actions_port: int = 5055
+    adviser_port: int | None = 5056  # the adviser API and hand-off watcher; None: not started
     data_dir: Path = field(default_factory=lambda: ROOT / "var")
     endpoints: Path | None = None
     log_dir: Path | None = None
@@ -121,11 +122,16 @@ class Servers:
         return f"http://127.0.0.1:{self.rasa_port}"
 
     @property
+    def adviser_url(self) -> str:
+        return f"http://127.0.0.1:{self.adviser_port}"
+
+    @property
     def token(self) -> str:
         return api_token(self.data_dir)
 
     def start(self, timeout: float = 180.0) -> Servers:
-        busy = [p for p in (self.actions_port, self.rasa_port) if not port_is_free(p)]
+        ports = (self.actions_port, self.rasa_port, self.adviser_port)
+        busy = [p for p in ports if p is not None and not port_is_free(p)]
         if busy:
             raise RuntimeError(
                 f"Port(s) {', '.join(map(str, busy))} are already in use, perhaps by another "
@@ -135,9 +141,7 @@ class Servers:
         log_dir = self.log_dir or Path(tempfile.mkdtemp(prefix="sen-logs-"))
         log_dir.mkdir(parents=True, exist_ok=True)
         env = rasa_env({"SEN_DATA_DIR": str(self.data_dir), **self.extra_env})
-        endpoints = self.endpoints or write_endpoints(
-            log_dir, self.actions_port, self.data_dir
-        )
+        endpoints = self.endpoints or write_endpoints(log_dir, self.actions_port, self.data_dir)
         actions_log = log_dir / "actions.log"
         rasa_log = log_dir / "rasa.log"
         with actions_log.open("w") as log:
@@ -162,9 +166,25 @@ class Servers:
                 preexec_fn=die_with_parent,
             )
         self.processes.append(rasa)
+        waits = [
+            (f"http://127.0.0.1:{self.actions_port}/health", actions, actions_log),
+            (f"{self.url}/status?token={self.token}", rasa, rasa_log),
+        ]
+        if self.adviser_port is not None:
+            adviser_log = log_dir / "adviser-api.log"
+            adviser_env = {**env, "SEN_RASA_URL": self.url, "SEN_RASA_TOKEN": self.token}
+            adviser_env["SEN_ADVISER_API_PORT"] = str(self.adviser_port)
+            with adviser_log.open("w") as log:
+                adviser = subprocess.Popen(
+                    [sys.executable, "-m", "bot.adviser_api", "serve"],
+                    cwd=ROOT, env=adviser_env, stdout=log, stderr=subprocess.STDOUT,
+                    preexec_fn=die_with_parent,
+                )  # fmt: skip
+            self.processes.append(adviser)
+            waits.append((f"{self.adviser_url}/health", adviser, adviser_log))
         try:
-            _wait_for(f"http://127.0.0.1:{self.actions_port}/health", timeout, actions, actions_log)
-            _wait_for(f"{self.url}/status?token={self.token}", timeout, rasa, rasa_log)
+            for url, process, log_path in waits:
+                _wait_for(url, timeout, process, log_path)
         except Exception:
             self.stop()
             raise

@@ -17,7 +17,7 @@ from tests.socketio_parent import SocketParent
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "sen-assistant.tar.gz"
-RASA_PORT, ACTIONS_PORT = 25005, 25055
+RASA_PORT, ACTIONS_PORT, ADVISER_PORT = 25005, 25055, 25056
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 def servers(tmp_path_factory):
     assert MODEL.exists(), "Train first: `make train` (make test does this)."
     data_dir = tmp_path_factory.mktemp("server-data")
-    with Servers(MODEL, rasa_port=RASA_PORT, actions_port=ACTIONS_PORT, data_dir=data_dir) as s:
+    with Servers(MODEL, RASA_PORT, ACTIONS_PORT, ADVISER_PORT, data_dir=data_dir) as s:
         yield s
 
 
@@ -162,9 +162,9 @@ def listening_addresses(port: int) -> set[str]:
     return found
 
 
-def test_both_servers_listen_on_loopback_only(servers):
+def test_every_server_listens_on_loopback_only(servers):
     loopback = {"0100007F", "00000000000000000000000001000000"}
-    for port in (RASA_PORT, ACTIONS_PORT):
+    for port in (RASA_PORT, ACTIONS_PORT, ADVISER_PORT):
         addresses = listening_addresses(port)
         assert addresses and addresses <= loopback, (port, addresses)
 
