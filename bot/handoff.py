@@ -170,7 +170,12 @@ class CaseStore:
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         options = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {}
         self.engine = sa.create_engine(url, future=True, pool_pre_ping=True, **options)
-        _metadata.create_all(self.engine)
+        try:
+            _metadata.create_all(self.engine)
+        except sa.exc.DatabaseError:
+            # Another process (action server or adviser API) created the tables at the same
+            # moment; the second attempt finds them.
+            _metadata.create_all(self.engine)
 
     # --- cases -----------------------------------------------------------------------------
     def open_case(self, case: Case) -> Case:
@@ -196,6 +201,7 @@ class CaseStore:
                         )
                     )
                     existing.priority, existing.reason = Priority.URGENT, case.reason
+                    existing.topic = case.topic
                 return existing
             values = self._row(case)
             case.id = db.execute(cases_table.insert().values(**values)).inserted_primary_key[0]
@@ -282,11 +288,15 @@ class CaseStore:
         """Close a case. An adviser must hold it; ``adviser=None`` is the parent leaving."""
         if adviser is not None:
             self.require_holder(case_id, adviser)
+        condition = cases_table.c.status != Status.CLOSED.value
+        if adviser is not None:
+            # Still the holder at the moment of closing (not taken over in between).
+            condition = condition & (cases_table.c.adviser == adviser)
         with self.engine.begin() as db:
             result = db.execute(
                 cases_table.update()
                 .where(cases_table.c.id == case_id)
-                .where(cases_table.c.status != Status.CLOSED.value)
+                .where(condition)
                 .values(
                     status=Status.CLOSED.value,
                     outcome=outcome,
@@ -294,12 +304,13 @@ class CaseStore:
                     callback_contact=None,
                     callback_time=None,
                     callback_name=None,
+                    callback_consented_at=None,
                     paused=False,
                     updated_at=_now(),
                 )
             )
         if result.rowcount != 1:
-            raise CaseError(f"Case {case_id} is already closed.", 409)
+            raise CaseError(f"Case {case_id} is already closed or was taken over.", 409)
         return self.get(case_id)
 
     def request_callback(self, case_id: int, callback: Callback) -> Case:

@@ -138,3 +138,15 @@ def test_stopping_the_form_clears_what_was_typed(data_dir):
     slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
     assert slots["callback_contact"] is None and slots["callback_name"] is None
     assert responder().cases.open_case_for("caller") is None
+
+
+def test_a_new_session_keeps_a_live_hand_off_paused(on_duty):
+    from actions.session import ActionSessionStart
+
+    run(ActionEscalate(), make_tracker("talk to someone", "request_human", sender_id="quiet"))
+    dispatcher = CollectingDispatcher()
+    events = ActionSessionStart().run(
+        dispatcher, make_tracker("hi", "greet", sender_id="quiet"), {}
+    )
+    assert dispatcher.messages == []
+    assert [e["event"] for e in events][:2] == ["session_started", "pause"]
