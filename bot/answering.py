@@ -205,7 +205,10 @@ class Responder:
         if turn.intent in SMALLTALK_INTENTS:
             return self.smalltalk(turn)
         if turn.intent == "request_human":
-            return self.escalate(turn, Reason.PARENT_ASKED)
+            # After the bot failed twice in a row, the case says so: the adviser should know
+            # the parent was not helped, not just that they asked.
+            missed = turn.misses >= MISSES_BEFORE_ADVISER_FIRST
+            return self.escalate(turn, Reason.REPEATED_MISSES if missed else Reason.PARENT_ASKED)
         if turn.intent in BEYOND_GUIDANCE_TOPICS:
             return self.escalate(turn, Reason.BEYOND_GUIDANCE, topic=turn.intent)
         article = self.kb.article_for_intent(turn.intent)

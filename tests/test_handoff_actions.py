@@ -150,3 +150,11 @@ def test_a_new_session_keeps_a_live_hand_off_paused(on_duty):
     )
     assert dispatcher.messages == []
     assert [e["event"] for e in events][:2] == ["session_started", "pause"]
+
+
+def test_asking_for_a_person_after_two_misses_is_recorded_as_repeated_misses(data_dir):
+    from bot.handoff import Reason
+
+    tracker = make_tracker("adviser please", "request_human", slots={"misses": 2.0})
+    run(ActionEscalate(), tracker)
+    assert responder().cases.open_case_for("parent-1").reason is Reason.REPEATED_MISSES
