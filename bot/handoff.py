@@ -133,6 +133,14 @@ cases_table = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
+# At most one open case per conversation, even when two processes open one at the same moment.
+sa.Index(
+    "one_open_case_per_conversation",
+    cases_table.c.conversation_id,
+    unique=True,
+    sqlite_where=cases_table.c.status.in_(OPEN_STATUSES),
+    postgresql_where=cases_table.c.status.in_(OPEN_STATUSES),
+)
 advisers_table = sa.Table(
     "handoff_advisers",
     _metadata,
@@ -180,32 +188,31 @@ class CaseStore:
     # --- cases -----------------------------------------------------------------------------
     def open_case(self, case: Case) -> Case:
         """Open a case, or return the conversation's open one (raised to urgent if need be)."""
-        with self.engine.begin() as db:
-            row = db.execute(
-                sa.select(cases_table)
-                .where(cases_table.c.conversation_id == case.conversation_id)
-                .where(cases_table.c.status.in_(OPEN_STATUSES))
-                .order_by(cases_table.c.id.desc())
-            ).first()
-            if row is not None:
-                existing = self._case(row._mapping)
-                if case.priority is Priority.URGENT and existing.priority is not Priority.URGENT:
-                    db.execute(
-                        cases_table.update()
-                        .where(cases_table.c.id == existing.id)
-                        .values(
-                            priority=Priority.URGENT.value,
-                            reason=case.reason.value,
-                            topic=case.topic,
-                            updated_at=_now(),
-                        )
+        existing = self.open_case_for(case.conversation_id)
+        if existing is None:
+            try:
+                with self.engine.begin() as db:
+                    inserted = db.execute(cases_table.insert().values(**self._row(case)))
+                case.id = inserted.inserted_primary_key[0]
+                return case
+            except sa.exc.IntegrityError:
+                # Another process opened one a moment ago: use that one.
+                existing = self.open_case_for(case.conversation_id)
+        if case.priority is Priority.URGENT and existing.priority is not Priority.URGENT:
+            with self.engine.begin() as db:
+                db.execute(
+                    cases_table.update()
+                    .where(cases_table.c.id == existing.id)
+                    .values(
+                        priority=Priority.URGENT.value,
+                        reason=case.reason.value,
+                        topic=case.topic,
+                        updated_at=_now(),
                     )
-                    existing.priority, existing.reason = Priority.URGENT, case.reason
-                    existing.topic = case.topic
-                return existing
-            values = self._row(case)
-            case.id = db.execute(cases_table.insert().values(**values)).inserted_primary_key[0]
-        return case
+                )
+            existing.priority, existing.reason = Priority.URGENT, case.reason
+            existing.topic = case.topic
+        return existing
 
     def get(self, case_id: int) -> Case:
         with self.engine.connect() as db:
@@ -337,12 +344,20 @@ class CaseStore:
                 .values(paused=paused, updated_at=_now())
             )
 
-    def add_to_summary(self, case_id: int, line: str, limit: int = 2000) -> None:
-        case = self.get(case_id)
-        summary = (case.summary + "\n" + line).strip()[-limit:]
+    def add_to_summary(self, case_id: int, line: str, limit: int = 4000) -> None:
+        """Append a line in one UPDATE (no lost lines when two writers meet); stop at ``limit``."""
         with self.engine.begin() as db:
             db.execute(
-                cases_table.update().where(cases_table.c.id == case_id).values(summary=summary)
+                cases_table.update()
+                .where(cases_table.c.id == case_id)
+                .where(sa.func.length(cases_table.c.summary) < limit)
+                .values(
+                    summary=sa.case(
+                        (cases_table.c.summary == "", line),
+                        else_=cases_table.c.summary + ("\n" + line),
+                    ),
+                    updated_at=_now(),
+                )
             )
 
     # --- advisers --------------------------------------------------------------------------

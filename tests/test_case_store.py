@@ -262,3 +262,39 @@ def test_simultaneous_claims_have_exactly_one_winner(db_url: str) -> None:
     finally:
         for store in (setup, *stores.values()):
             store.engine.dispose()
+
+
+def test_simultaneous_escalations_open_one_case(db_url: str) -> None:
+    stores = [CaseStore(db_url), CaseStore(db_url)]
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for round_number in range(RACE_ROUNDS):
+                barrier = threading.Barrier(2)
+
+                def attempt(store: CaseStore, n: int = round_number, gate=barrier) -> int:
+                    gate.wait(timeout=10)
+                    return store.open_case(new_case(f"twice-{n}")).id
+
+                ids = list(pool.map(attempt, stores))
+                assert ids[0] == ids[1], (round_number, ids)
+                assert len(stores[0].cases(conversation_id=f"twice-{round_number}")) == 1
+    finally:
+        for store in stores:
+            store.engine.dispose()
+
+
+def test_summary_lines_from_two_writers_are_all_kept(db_url: str) -> None:
+    stores = [CaseStore(db_url), CaseStore(db_url)]
+    try:
+        case = stores[0].open_case(new_case("chatty"))
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(
+                pool.map(
+                    lambda i: stores[i % 2].add_to_summary(case.id, f"Parent: line {i}"), range(20)
+                )
+            )
+        summary = stores[0].get(case.id).summary
+        assert all(f"Parent: line {i}" in summary.splitlines() for i in range(20))
+    finally:
+        for store in stores:
+            store.engine.dispose()
