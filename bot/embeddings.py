@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
+RECENT_TEXTS = 256  # texts whose vectors are kept for reuse
 MAX_TOKENS = 128  # what the model was trained with; longer text is truncated
 DIMENSIONS = 384
 
@@ -60,6 +62,7 @@ class SentenceEncoder:
             if key.endswith(".weight") and self.w[key].ndim == 2 and "embeddings" not in key:
                 self.w[key] = np.ascontiguousarray(self.w[key].T)
         self.layers = sum(1 for k in self.w if k.endswith("attention.self.query.weight"))
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def _encode_ids(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         w = self.w
@@ -103,7 +106,27 @@ class SentenceEncoder:
         return pooled / np.maximum(norms, 1e-9)
 
     def encode(self, texts: Iterable[str], batch_size: int = 32) -> np.ndarray:
+        """Vectors for the texts. Recently seen texts come from a small cache: in the Rasa
+        server the intent classifier and the safeguarding check embed the same message."""
         texts = [t if t.strip() else "." for t in texts]
+        out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
+        missing = []
+        for i, text in enumerate(texts):
+            cached = self._recent.get(text)
+            if cached is None:
+                missing.append(i)
+            else:
+                self._recent.move_to_end(text)
+                out[i] = cached
+        if missing:
+            out[missing] = self._compute([texts[i] for i in missing], batch_size)
+            for i in missing:
+                self._recent[texts[i]] = out[i].copy()
+            while len(self._recent) > RECENT_TEXTS:
+                self._recent.popitem(last=False)
+        return out
+
+    def _compute(self, texts: list[str], batch_size: int) -> np.ndarray:
         out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
         # Sort by length so each batch pads little.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
