@@ -321,27 +321,25 @@ class CaseStore:
         return self.get(case_id)
 
     def request_callback(self, case_id: int, callback: Callback) -> Case:
-        with self.engine.begin() as db:
-            db.execute(
-                cases_table.update()
-                .where(cases_table.c.id == case_id)
-                .values(
-                    status=Status.CALLBACK_REQUESTED.value,
-                    callback_contact=callback.contact,
-                    callback_time=callback.best_time,
-                    callback_name=callback.first_name,
-                    callback_consented_at=callback.consented_at,
-                    updated_at=_now(),
-                )
-            )
+        self._update(
+            case_id,
+            status=Status.CALLBACK_REQUESTED.value,
+            callback_contact=callback.contact,
+            callback_time=callback.best_time,
+            callback_name=callback.first_name,
+            callback_consented_at=callback.consented_at,
+        )
         return self.get(case_id)
 
     def set_paused(self, case_id: int, paused: bool) -> None:
+        self._update(case_id, paused=paused)
+
+    def _update(self, case_id: int, **values: object) -> None:
         with self.engine.begin() as db:
             db.execute(
                 cases_table.update()
                 .where(cases_table.c.id == case_id)
-                .values(paused=paused, updated_at=_now())
+                .values(**values, updated_at=_now())
             )
 
     def add_to_summary(self, case_id: int, line: str, limit: int = 4000) -> None:

@@ -9,6 +9,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,18 @@ def waiting_case(servers, conversation_id: str) -> dict:
     return next(c for c in body["cases"] if c["conversation_id"] == conversation_id)
 
 
+@contextmanager
+def queued_parent(servers, text: str):
+    """A parent on socket.io who asked for a person and now waits, with their case."""
+    parent = SocketParent(servers.url).connect()
+    try:
+        parent.say(text)
+        replies = parent.replies()
+        yield parent, waiting_case(servers, parent.session_id), replies
+    finally:
+        parent.close()
+
+
 def transcript_texts(servers, case_id: int) -> list[str]:
     status, body = api(servers, "GET", f"/cases/{case_id}")
     assert status == 200
@@ -71,11 +84,8 @@ def transcript_texts(servers, case_id: int) -> list[str]:
 
 
 def test_parent_to_adviser_and_back(servers):
-    parent = SocketParent(servers.url).connect()
-    try:
-        parent.say("can i talk to someone please")
-        assert "An adviser will join this chat" in " ".join(parent.replies())
-        case = waiting_case(servers, parent.session_id)
+    with queued_parent(servers, "can i talk to someone please") as (parent, case, replies):
+        assert "An adviser will join this chat" in " ".join(replies)
 
         status, _ = api(servers, "POST", f"/cases/{case['id']}/claim", body={})
         assert status == 200
@@ -103,32 +113,20 @@ def test_parent_to_adviser_and_back(servers):
 
         parent.say("what is a senco")
         assert any("Source: SEN Support guidance" in t for t in parent.replies())
-    finally:
-        parent.close()
 
 
 def test_a_parent_can_leave_the_queue(servers):
-    parent = SocketParent(servers.url).connect()
-    try:
-        parent.say("i want to speak to an adviser")
-        parent.replies()
-        case = waiting_case(servers, parent.session_id)
+    with queued_parent(servers, "i want to speak to an adviser") as (parent, case, _):
         parent.say("cancel")
         assert any("left the adviser chat" in t for t in parent.replies())
         status, body = api(servers, "GET", f"/cases/{case['id']}")
         assert body["case"]["status"] == "closed"
         parent.say("what is a senco")
         assert any("Source: SEN Support guidance" in t for t in parent.replies())
-    finally:
-        parent.close()
 
 
 def test_another_adviser_must_take_over_explicitly(servers):
-    parent = SocketParent(servers.url).connect()
-    try:
-        parent.say("can i talk to a person")
-        parent.replies()
-        case = waiting_case(servers, parent.session_id)
+    with queued_parent(servers, "can i talk to a person") as (_, case, _replies):
         assert api(servers, "POST", f"/cases/{case['id']}/claim", body={})[0] == 200
         status, body = api(servers, "POST", f"/cases/{case['id']}/claim", "alex", body={})
         assert status == 409 and "take it over" in body["error"]
@@ -140,22 +138,14 @@ def test_another_adviser_must_take_over_explicitly(servers):
             servers, "POST", f"/cases/{case['id']}/claim", "alex", body={"take_over": True}
         )
         assert status == 200 and body["case"]["adviser"] == "alex"
-    finally:
-        parent.close()
 
 
 def test_restarting_the_servers_mid_hand_off_loses_nothing(servers):
-    parent = SocketParent(servers.url).connect()
-    try:
-        parent.say("can i talk to someone")
-        parent.replies()
-        case = waiting_case(servers, parent.session_id)
+    with queued_parent(servers, "can i talk to someone") as (parent, case, _):
         api(servers, "POST", f"/cases/{case['id']}/claim", body={})
         api(servers, "POST", f"/cases/{case['id']}/messages", body={"text": "Tell me more."})
         parent.say("he is in year 4 and struggling")
         parent.replies(wait=3)
-    finally:
-        parent.close()
 
     servers.stop()
     time.sleep(1)
