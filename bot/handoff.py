@@ -150,6 +150,16 @@ advisers_table = sa.Table(
     sa.Column("available", sa.Boolean, nullable=False, default=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
+# "Was this helpful?" under an answer: one row per answer message, the parent's latest choice.
+feedback_table = sa.Table(
+    "answer_feedback",
+    _metadata,
+    sa.Column("conversation_id", sa.String(255), primary_key=True),
+    sa.Column("message_id", sa.String(32), primary_key=True),
+    sa.Column("article", sa.String(64), nullable=False, index=True),
+    sa.Column("helpful", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
 
 
 @dataclass
@@ -171,7 +181,7 @@ def _as_utc(value: datetime | None) -> datetime | None:
 
 
 class CaseStore:
-    """Cases and advisers in one SQL database."""
+    """Cases, advisers and parents' feedback on answers in one SQL database."""
 
     def __init__(self, url: str) -> None:
         if url.startswith("sqlite:///"):
@@ -357,6 +367,51 @@ class CaseStore:
                     updated_at=_now(),
                 )
             )
+
+    # --- feedback on answers ----------------------------------------------------------------
+    def record_feedback(
+        self, conversation_id: str, message_id: str, article: str, helpful: bool
+    ) -> None:
+        """Store the parent's answer to "Was this helpful?"; a change of mind replaces it."""
+        key = (feedback_table.c.conversation_id == conversation_id) & (
+            feedback_table.c.message_id == message_id
+        )
+        values = {"article": article, "helpful": helpful, "created_at": _now()}
+        with self.engine.begin() as db:
+            if db.execute(feedback_table.update().where(key).values(**values)).rowcount == 0:
+                try:
+                    with db.begin_nested():
+                        db.execute(
+                            feedback_table.insert().values(
+                                conversation_id=conversation_id, message_id=message_id, **values
+                            )
+                        )
+                except sa.exc.IntegrityError:  # a second click inserted it a moment ago
+                    db.execute(feedback_table.update().where(key).values(**values))
+
+    def feedback_for(self, conversation_id: str) -> dict[str, bool]:
+        """Message id -> helpful, for one conversation."""
+        with self.engine.connect() as db:
+            rows = db.execute(
+                sa.select(feedback_table.c.message_id, feedback_table.c.helpful).where(
+                    feedback_table.c.conversation_id == conversation_id
+                )
+            )
+            return {row.message_id: bool(row.helpful) for row in rows}
+
+    def feedback(self, conversation_id: str | None = None) -> list[dict]:
+        """Feedback rows, newest first (for advisers)."""
+        query = sa.select(feedback_table).order_by(feedback_table.c.created_at.desc())
+        if conversation_id is not None:
+            query = query.where(feedback_table.c.conversation_id == conversation_id)
+        with self.engine.connect() as db:
+            return [
+                {
+                    **dict(row._mapping),
+                    "created_at": _as_utc(row.created_at).isoformat(),
+                }
+                for row in db.execute(query)
+            ]
 
     # --- advisers --------------------------------------------------------------------------
     def add_adviser(self, username: str, first_name: str) -> str:

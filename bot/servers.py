@@ -7,7 +7,6 @@ benchmark, so every one of them runs the assistant the same way.
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -19,7 +18,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.settings import ROOT
+from bot.settings import ROOT, stored_secret
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -47,16 +46,7 @@ def rasa_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 def api_token(data_dir: Path) -> str:
     """The Rasa HTTP API token: SEN_RASA_TOKEN, or one made once and kept in the data folder."""
-    if os.environ.get("SEN_RASA_TOKEN"):
-        return os.environ["SEN_RASA_TOKEN"]
-    path = data_dir / "rasa-api-token"
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        # Created readable by its owner only, from the first byte.
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_urlsafe(32))
-    return path.read_text().strip()
+    return os.environ.get("SEN_RASA_TOKEN") or stored_secret(data_dir, "rasa-api-token")
 
 
 def port_is_free(port: int) -> bool:
@@ -111,6 +101,7 @@ class Servers:
     rasa_port: int = 5005
     actions_port: int = 5055
     adviser_port: int | None = 5056  # the adviser API and hand-off watcher; None: not started
+    web_port: int | None = None  # the web app (widget files, demo page); None: not started
     data_dir: Path = field(default_factory=lambda: ROOT / "var")
     endpoints: Path | None = None
     log_dir: Path | None = None
@@ -126,11 +117,15 @@ class Servers:
         return f"http://127.0.0.1:{self.adviser_port}"
 
     @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    @property
     def token(self) -> str:
         return api_token(self.data_dir)
 
     def start(self, timeout: float = 180.0) -> Servers:
-        ports = (self.actions_port, self.rasa_port, self.adviser_port)
+        ports = (self.actions_port, self.rasa_port, self.adviser_port, self.web_port)
         busy = [p for p in ports if p is not None and not port_is_free(p)]
         if busy:
             raise RuntimeError(
@@ -140,7 +135,13 @@ class Servers:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log_dir = self.log_dir or Path(tempfile.mkdtemp(prefix="sen-logs-"))
         log_dir.mkdir(parents=True, exist_ok=True)
-        env = rasa_env({"SEN_DATA_DIR": str(self.data_dir), **self.extra_env})
+        extra = {"SEN_DATA_DIR": str(self.data_dir)}
+        if self.web_port is not None and not os.environ.get("SEN_WIDGET_ORIGINS"):
+            # The widget's socket accepts the pages of our own web app.
+            extra["SEN_WIDGET_ORIGINS"] = (
+                f"http://127.0.0.1:{self.web_port},http://localhost:{self.web_port}"
+            )
+        env = rasa_env({**extra, **self.extra_env})
         endpoints = self.endpoints or write_endpoints(log_dir, self.actions_port, self.data_dir)
         actions_log = log_dir / "actions.log"
         rasa_log = log_dir / "rasa.log"
@@ -182,6 +183,17 @@ class Servers:
                 )  # fmt: skip
             self.processes.append(adviser)
             waits.append((f"{self.adviser_url}/health", adviser, adviser_log))
+        if self.web_port is not None:
+            web_log = log_dir / "web.log"
+            with web_log.open("w") as log:
+                web = subprocess.Popen(
+                    [sys.executable, "-m", "bot.web", "--port", str(self.web_port),
+                     "--server", self.url],
+                    cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                    preexec_fn=die_with_parent,
+                )  # fmt: skip
+            self.processes.append(web)
+            waits.append((f"{self.web_url}/health", web, web_log))
         try:
             for url, process, log_path in waits:
                 _wait_for(url, timeout, process, log_path)

@@ -11,11 +11,15 @@
 | SEN_TIMEZONE | Europe/London | the time zone of the opening hours |
 | SEN_ANSWER_THRESHOLD | 0.55 | retrieval similarity needed to answer when NLU is unsure |
 | SEN_INTENT_THRESHOLD | 0.35 | classifier confidence that, with retrieval agreeing, still answers |
+| SEN_WEB_PORT | 5080 | the web app: the widget's files and the demo page (loopback) |
+| SEN_WIDGET_ORIGINS | http://127.0.0.1:5080,http://localhost:5080 | pages that may connect |
+| SEN_WIDGET_SECRET | made once in $SEN_DATA_DIR/widget-secret | signs widget conversation tokens |
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,3 +56,17 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         answer_threshold=float(env.get("SEN_ANSWER_THRESHOLD") or 0.55),
         intent_threshold=float(env.get("SEN_INTENT_THRESHOLD") or 0.35),
     )
+
+
+def stored_secret(data_dir: Path, name: str) -> str:
+    """A random secret made once and kept in the data folder, readable by its owner only."""
+    path = data_dir / name
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it a moment ago
+            return path.read_text().strip()
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()

@@ -146,6 +146,7 @@ def test_restarting_the_servers_mid_hand_off_loses_nothing(servers):
         api(servers, "POST", f"/cases/{case['id']}/messages", body={"text": "Tell me more."})
         parent.say("he is in year 4 and struggling")
         parent.replies(wait=3)
+        token = parent.token
 
     servers.stop()
     time.sleep(1)
@@ -157,9 +158,12 @@ def test_restarting_the_servers_mid_hand_off_loses_nothing(servers):
     assert "he is in year 4 and struggling" in texts
     assert "Sam (adviser): Tell me more." in texts
 
-    parent = SocketParent(servers.url)
-    parent.session_id = body["case"]["conversation_id"]
-    parent.connect()
+    parent = SocketParent(servers.url, token=token).connect()
+    assert parent.session_id == body["case"]["conversation_id"] and not parent.new
+    # What the widget shows after a reload: the whole conversation, the adviser marked as such.
+    shown = [(m["from"], m["text"]) for m in parent.history]
+    assert ("adviser", "Tell me more.") in shown
+    assert ("parent", "he is in year 4 and struggling") in shown
     try:
         parent.say("are you still there")
         assert parent.replies(wait=4) == [], "still paused after the restart"

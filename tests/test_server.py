@@ -76,13 +76,93 @@ def test_a_parent_is_told_what_the_bot_is_then_answered_with_a_source(servers):
 def test_a_parent_on_the_website_channel_gets_answers_over_socketio(servers):
     parent = SocketParent(servers.url).connect()
     try:
+        # The introduction comes as soon as the session starts, before the first question.
+        assert any("automated" in m["text"] for m in parent.messages())
         parent.say("whats an ed psych and what do they do")
-        received = " ".join(parent.replies())
+        answers = parent.messages()
+        assert parent.acks.get(timeout=5) == {"ok": True}
     finally:
         parent.close()
-    assert "automated" in received
-    assert "Educational Psychologist" in received or "EP" in received
-    assert "Source: SEN Support guidance" in received
+    answer = answers[-1]
+    assert "Educational Psychologist" in answer["text"] or "EP" in answer["text"]
+    assert "Source: SEN Support guidance" in answer["text"]
+    assert (
+        answer["from"] == "bot"
+        and answer["article"] == slots(servers, parent.session_id)["kb_article"]
+    )
+    assert answer["buttons"][-1] == {"title": "Talk to an adviser", "payload": "/request_human"}
+
+
+def test_the_server_issues_the_conversation_id_and_the_page_cannot_choose_one(servers):
+    parent = SocketParent(servers.url).connect({"session_id": "my-chosen-id", "token": None})
+    other = SocketParent(servers.url).connect()
+    try:
+        assert parent.new and parent.session_id not in ("my-chosen-id", other.session_id)
+        # A made-up or altered token gets a new conversation, never the one it names.
+        forged = other.token.replace(other.session_id, parent.session_id)
+        intruder = SocketParent(servers.url, token=forged).connect()
+        assert intruder.new and intruder.session_id != parent.session_id
+        intruder.close()
+        # Messages with a token that does not verify are refused and reach no tracker.
+        ack = parent.call("user_uttered", {"message": "hello", "token": forged})
+        assert ack == {"ok": False, "error": "session"}
+        ack = parent.call("user_uttered", {"message": "hi", "session_id": other.session_id})
+        assert ack == {"ok": False, "error": "session"}
+        assert all(m["from"] != "parent" for m in SocketParent(servers.url, other.token)
+                   .connect().history)  # fmt: skip
+    finally:
+        parent.close()
+        other.close()
+
+
+def test_the_widget_channel_refuses_bad_messages_politely(servers):
+    parent = SocketParent(servers.url).connect()
+    try:
+        assert parent.call("user_uttered", {"message": "   ", "token": parent.token}) == {
+            "ok": False,
+            "error": "empty",
+        }
+        ack = parent.call("user_uttered", {"message": "x" * 4001, "token": parent.token})
+        assert ack["error"] == "too_long"
+        assert parent.call("user_uttered", ["not", "a", "dict"]) == {
+            "ok": False,
+            "error": "session",
+        }
+        assert parent.call("queue_status", {"token": "nonsense"}) == {"status": "none"}
+        bad = {"token": parent.token, "message_id": "1" * 16, "article": "no-such", "helpful": 1}
+        assert parent.call("feedback", bad) == {"ok": False, "error": "invalid"}
+    finally:
+        parent.close()
+
+
+def test_a_reload_restores_the_conversation_with_feedback_and_the_button_titles(servers):
+    parent = SocketParent(servers.url).connect()
+    try:
+        parent.messages()
+        parent.say("/kb_senco", display="The SENCO", client_id="c0ffee")
+        answer = parent.messages()[-1]
+        ack = parent.call(
+            "feedback",
+            {
+                "token": parent.token,
+                "message_id": answer["id"],
+                "article": "senco",
+                "helpful": True,
+            },
+        )
+        assert ack == {"ok": True}
+    finally:
+        parent.close()
+    assert cases(servers).feedback_for(parent.session_id) == {answer["id"]: True}
+    again = SocketParent(servers.url, token=parent.token).connect()
+    try:
+        assert again.session_id == parent.session_id and not again.new
+        shown = {m["id"]: m for m in again.history}
+        assert shown["c0ffee"]["text"] == "The SENCO" and shown["c0ffee"]["from"] == "parent"
+        assert shown[answer["id"]]["helpful"] is True
+        assert shown[answer["id"]]["text"] == answer["text"]
+    finally:
+        again.close()
 
 
 def test_a_related_topic_button_answers_that_topic(servers):
