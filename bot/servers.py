@@ -154,7 +154,7 @@ class Servers:
         command = [
             str(VENV_BIN / "rasa"), "run", "--model", str(self.model),
             "--interface", "127.0.0.1", "--port", str(self.rasa_port),
-            "--enable-api", "--auth-token", self.token,
+            "--enable-api", f"--auth-token={self.token}",  # = : a token may start with "-"
             "--endpoints", str(endpoints), "--credentials", str(ROOT / "credentials.yml"),
         ]  # fmt: skip
         with rasa_log.open("w") as log:

@@ -358,7 +358,9 @@ class WidgetInput(InputChannel):
         agent = app.ctx.agent
         if agent is None or agent.tracker_store is None:
             return []
-        tracker = await agent.tracker_store.retrieve(conversation)
+        # The whole conversation, every session of it (retrieve() gives the last one only, and
+        # the introduction comes just before the session_started event).
+        tracker = await agent.tracker_store.retrieve_full_tracker(conversation)
         if tracker is None:
             return []
         events = [event.as_dict() for event in tracker.events]
