@@ -191,6 +191,8 @@ async def list_cases(request: Request) -> HTTPResponse:
 async def show_case(request: Request, case_id: int) -> HTTPResponse:
     case = await asyncio.to_thread(_store(request).get, case_id)
     answer: dict[str, Any] = {"case": case.as_dict()}
+    # The parent's "Was this helpful?" answers in this conversation (message id, article).
+    answer["feedback"] = await asyncio.to_thread(_store(request).feedback, case.conversation_id)
     try:
         answer["transcript"] = await _client(request).transcript(case.conversation_id)
     except RasaUnavailable as problem:

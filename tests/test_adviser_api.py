@@ -299,6 +299,15 @@ def test_a_case_comes_with_its_transcript(api: Api, store: CaseStore, rasa: Fake
     assert reply.status_code == 200
     assert reply.json()["case"]["reference"] == case.reference
     assert reply.json()["transcript"] == lines
+    assert reply.json()["feedback"] == []
+
+    # The parent's "Was this helpful?" answers in that conversation come with it, no other's.
+    store.record_feedback(CONVERSATION, "0123456789abcdef", "senco", False)
+    store.record_feedback("someone-else", "0123456789abcdef", "senco", True)
+    feedback = api.call("GET", f"/cases/{case.id}").json()["feedback"]
+    assert [(f["message_id"], f["article"], f["helpful"]) for f in feedback] == [
+        ("0123456789abcdef", "senco", False)
+    ]
 
     rasa.down = True
     reply = api.call("GET", f"/cases/{case.id}")
