@@ -311,6 +311,9 @@ class WidgetInput(InputChannel):
                         metadata=metadata,
                     )
                 )
+            except Exception:  # the page shows "not sent" and the parent can try again
+                logger.exception("A widget message could not be handled")
+                return {"ok": False, "error": "server"}
             finally:
                 await sio.emit("typing", {"on": False}, room=conversation)
             return {"ok": True}

@@ -125,7 +125,16 @@ def test_a_parent_asks_uses_a_quick_reply_gives_feedback_and_keeps_it_all_on_rel
     expect(dialog.get_by_role("log", name="Conversation")).to_have_attribute("aria-live", "polite")
     expect(dialog.locator(".senw-statusbar").get_by_role("status")).to_have_count(1)
 
+    # Record what the status region says, to see the typing indicator come and go.
+    page.evaluate(
+        """() => { window.__said = [];
+            const status = document.querySelector('.senw-statusbar [role=status]');
+            new MutationObserver(() => window.__said.push(status.textContent))
+                .observe(status, {childList: true, characterData: true, subtree: true}); }"""
+    )
     ask(page, "my ds is 7 who is the senco and what do they do")
+    said = page.evaluate("() => window.__said")
+    assert said[:2] == ["The assistant is typing…", ""], said
     answer = bot_messages(page).nth(1)  # (locators are live: .last would move on)
     expect(answer).to_contain_text("SENCO")
     expect(answer.locator(".senw-source")).to_contain_text("Source: SEN Support guidance")
@@ -205,11 +214,18 @@ def test_a_parent_waits_in_the_queue_and_talks_to_an_adviser_who_is_visibly_a_pe
         page.context.set_offline(True)
         expect(page.locator(".senw-status")).to_contain_text("Connection lost")
         api(servers, "POST", f"/cases/{case['id']}/messages", {"text": "Are you still there?"})
+        page.get_by_label("Type your question").fill("Sorry, my signal dropped")
+        page.get_by_label("Type your question").press("Enter")
+        offline_message = page.locator(".senw-msg--parent").last
+        expect(offline_message).to_contain_text("Sending…")
         page.context.set_offline(False)
         expect(page.locator(".senw-msg--adviser").last).to_contain_text(
             "Are you still there?", timeout=WAIT
         )
         expect(page.locator(".senw-msg--adviser")).to_have_count(2)
+        expect(offline_message).not_to_contain_text("Sending…", timeout=WAIT)
+        transcript = api(servers, "GET", f"/cases/{case['id']}")["transcript"]
+        assert [line["text"] for line in transcript].count("Sorry, my signal dropped") == 1
 
         # The parent's message goes to the adviser (the bot stays quiet), and a reload keeps all.
         page.get_by_label("Type your question").fill("Yes, thank you")
@@ -320,6 +336,14 @@ def test_usable_at_320_px_and_at_200_percent_zoom_with_big_enough_targets(
         )
         small = [s for s in sizes if s[1] < 24 or s[2] < 24]
         assert sizes and small == []
+        if viewport["width"] == 320:
+            # The panel fills a phone's screen: focus moving back to the page (Shift+Tab from
+            # its first control) must not land on something hidden under it (WCAG 2.4.11).
+            page.get_by_role("button", name="Download this conversation as text").focus()
+            page.keyboard.press("Shift+Tab")
+            expect(page.get_by_role("dialog")).to_be_hidden()
+            assert page.evaluate("() => document.activeElement.closest('.senw') === null")
+            expect(page.get_by_role("button", name="Ask about SEN Support")).to_be_visible()
         # prefers-reduced-motion: no animation.
         assert page.evaluate(
             "() => getComputedStyle(document.querySelector('.senw-panel')).animationName"

@@ -47,8 +47,7 @@
     seen: {},
     lines: [],
     queue: "none",
-    queueTimer: null,
-    typingTimer: null
+    queueTimer: null
   };
 
   // --- small helpers -----------------------------------------------------------------------
@@ -398,14 +397,12 @@
   }
 
   function typing(on) {
-    window.clearTimeout(state.typingTimer);
     if (on) {
-      // Shown only if the reply takes a moment (and never while an adviser has the chat).
-      state.typingTimer = window.setTimeout(function () {
-        if (state.queue === "waiting" || state.queue === "live") return;
-        root.classList.add("senw-typing");
-        setStatus("The assistant is typing…");
-      }, 300);
+      // Not while an adviser has the chat: the bot is silent then. (The dots show only if the
+      // reply takes a moment: see .senw-typing in the CSS.)
+      if (state.queue === "waiting" || state.queue === "live") return;
+      root.classList.add("senw-typing");
+      setStatus("The assistant is typing…");
     } else {
       root.classList.remove("senw-typing");
       if (status.textContent === "The assistant is typing…") setStatus("");
@@ -541,6 +538,21 @@
     save("open", null);
     launcher.focus();
   }
+
+  // WCAG 2.4.11 (focus not obscured): when keyboard focus moves to something of the page that the
+  // panel covers (on a phone it covers everything), the panel steps aside; the conversation stays
+  // and the launcher brings it back.
+  document.addEventListener("focusin", function (event) {
+    if (panel.hidden || root.contains(event.target)) return;
+    var box = event.target.getBoundingClientRect();
+    var hit = document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);
+    if (hit && panel.contains(hit)) {
+      panel.hidden = true;
+      launcher.hidden = false;
+      launcher.setAttribute("aria-expanded", "false");
+      save("open", null);
+    }
+  });
 
   launcher.addEventListener("click", open);
   closeButton.addEventListener("click", close);
