@@ -5,10 +5,7 @@ The parent is a socket.io client (the website channel); the adviser uses the adv
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,6 +13,7 @@ import pytest
 
 from bot.handoff import CaseStore
 from bot.servers import Servers
+from tests.adviser_client import call_adviser_api
 from tests.socketio_parent import SocketParent
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,20 +41,8 @@ def servers(tmp_path_factory):
 
 
 def api(servers, method: str, path: str, adviser: str = "sam", body: dict | None = None):
-    request = urllib.request.Request(
-        servers.adviser_url + path,
-        method=method,
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={
-            "Authorization": f"Bearer {servers.adviser_tokens[adviser]}",
-            "Content-Type": "application/json",
-        },
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as reply:
-            return reply.status, json.loads(reply.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
+    token = servers.adviser_tokens[adviser]
+    return call_adviser_api(servers.adviser_url, token, method, path, body)
 
 
 def waiting_case(servers, conversation_id: str) -> dict:

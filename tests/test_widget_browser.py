@@ -8,7 +8,6 @@ and script or HTML in anyone's text staying inert.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import urllib.error
@@ -20,6 +19,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from bot.handoff import CaseStore
 from bot.servers import Servers
+from tests.adviser_client import call_adviser_api
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "sen-assistant.tar.gz"
@@ -71,17 +71,11 @@ def page(browser):
 
 # --- helpers -----------------------------------------------------------------------------------
 def api(servers, method: str, path: str, body: dict | None = None) -> dict:
-    request = urllib.request.Request(
-        servers.adviser_url + path,
-        method=method,
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={
-            "Authorization": f"Bearer {servers.adviser_token}",
-            "Content-Type": "application/json",
-        },
+    status, answer = call_adviser_api(
+        servers.adviser_url, servers.adviser_token, method, path, body
     )
-    with urllib.request.urlopen(request, timeout=30) as reply:
-        return json.loads(reply.read())
+    assert 200 <= status < 300, answer
+    return answer
 
 
 def open_widget(page: Page, servers) -> None:
