@@ -37,6 +37,13 @@ from sanic.response import HTTPResponse
 from sanic.response import json as json_response
 
 from bot.handoff import Adviser, CaseError, CaseStore, Priority, Status
+from bot.handoff_desk import (  # noqa: F401 (CLOSED_REPLY, JOINED: imported from here by tests)
+    CLOSED_REPLY,
+    JOINED,
+    MAX_MESSAGE_CHARS,
+    DeskError,
+    HandoffDesk,
+)
 from bot.handoff_watcher import HandoffWatcher
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.servers import api_token
@@ -45,13 +52,7 @@ from bot.settings import load_settings
 logger = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
-MAX_MESSAGE_CHARS = 2000
 MAX_BODY_BYTES = 64 * 1024
-JOINED = "{first_name}, an adviser, has joined the chat."
-CLOSED_REPLY = (
-    "The adviser has closed this chat. I'm the automated assistant again; you can ask me "
-    "anything about SEN Support, or ask for an adviser at any time."
-)
 
 _app_numbers = itertools.count(1)
 
@@ -179,6 +180,10 @@ def _client(request: Request) -> RasaClient:
     return request.app.ctx.client
 
 
+def _desk(request: Request) -> HandoffDesk:
+    return HandoffDesk(_store(request), _client(request))
+
+
 @authenticated
 async def list_cases(request: Request) -> HTTPResponse:
     status = enum_filter(request, "status", Status)
@@ -189,81 +194,35 @@ async def list_cases(request: Request) -> HTTPResponse:
 
 @authenticated
 async def show_case(request: Request, case_id: int) -> HTTPResponse:
-    case = await asyncio.to_thread(_store(request).get, case_id)
-    answer: dict[str, Any] = {"case": case.as_dict()}
+    case, transcript, problem = await _desk(request).case_and_transcript(case_id)
+    answer: dict[str, Any] = {"case": case.as_dict(), "transcript": transcript}
+    if problem is not None:
+        # The case is still worth showing; the adviser sees why the messages are missing.
+        answer["transcript_error"] = problem
     # The parent's "Was this helpful?" answers in this conversation (message id, article).
     answer["feedback"] = await asyncio.to_thread(_store(request).feedback, case.conversation_id)
-    try:
-        answer["transcript"] = await _client(request).transcript(case.conversation_id)
-    except RasaUnavailable as problem:
-        # The case is still worth showing; the adviser sees why the messages are missing.
-        answer.update(transcript=[], transcript_error=str(problem))
     return json_response(answer)
 
 
 @authenticated
 async def claim_case(request: Request, case_id: int) -> HTTPResponse:
     take_over = field_of(json_body(request, required=False), "take_over", bool, required=False)
-    adviser: Adviser = request.ctx.adviser
-    store = _store(request)
-    before = await asyncio.to_thread(store.get, case_id)
-    case = await asyncio.to_thread(store.claim, case_id, adviser.username, bool(take_over))
-    already_joined = (
-        before.status is Status.LIVE and before.adviser == adviser.username and before.paused
-    )
-    if not already_joined:
-        try:
-            await _join(request, case.conversation_id, adviser)
-        except RasaUnavailable as problem:
-            raise ApiError(
-                502,
-                f"Case {case_id} is yours, but the parent could not be told ({problem}). "
-                "Claim it again to retry.",
-            ) from None
-        # Marked paused only once the parent has been told, so a retried claim tells them then.
-        await asyncio.to_thread(store.set_paused, case_id, True)
-        case = await asyncio.to_thread(store.get, case_id)
+    case = await _desk(request).claim(case_id, request.ctx.adviser, bool(take_over))
     return json_response({"case": case.as_dict()})
-
-
-async def _join(request: Request, conversation_id: str, adviser: Adviser) -> None:
-    client = _client(request)
-    await client.pause(conversation_id)
-    await client.send_bot_message(conversation_id, JOINED.format(first_name=adviser.first_name))
 
 
 @authenticated
 async def send_message(request: Request, case_id: int) -> HTTPResponse:
     text = text_field(json_body(request), "text", MAX_MESSAGE_CHARS)
-    adviser: Adviser = request.ctx.adviser
-    case = await asyncio.to_thread(_store(request).require_holder, case_id, adviser.username)
-    await _client(request).send_adviser_message(case.conversation_id, adviser.first_name, text)
+    await _desk(request).send(case_id, request.ctx.adviser, text)
     return json_response({"sent": True}, status=201)
 
 
 @authenticated
 async def close_case(request: Request, case_id: int) -> HTTPResponse:
     outcome = text_field(json_body(request), "outcome")
-    adviser: Adviser = request.ctx.adviser
-    store = _store(request)
-    case = await asyncio.to_thread(store.require_holder, case_id, adviser.username)
-    if case.paused:
-        # Rasa first: if it is unreachable the case stays open and the adviser can retry,
-        # instead of a closed case whose parent the bot goes on ignoring.
-        try:
-            await _leave(request, case.conversation_id)
-        except RasaUnavailable as problem:
-            raise ApiError(
-                502, f"Case {case_id} is still open: the assistant could not resume ({problem})."
-            ) from None
-    closed = await asyncio.to_thread(store.close, case_id, adviser.username, outcome)
+    closed = await _desk(request).close(case_id, request.ctx.adviser, outcome)
     return json_response({"case": closed.as_dict()})
-
-
-async def _leave(request: Request, conversation_id: str) -> None:
-    client = _client(request)
-    await client.resume(conversation_id)
-    await client.send_bot_message(conversation_id, CLOSED_REPLY)
 
 
 @authenticated
@@ -293,7 +252,7 @@ def blueprints() -> list[Blueprint]:
 
 # --- errors: always JSON, never a stack trace --------------------------------------------------
 async def handle_error(request: Request, problem: Exception) -> HTTPResponse:
-    if isinstance(problem, ApiError):
+    if isinstance(problem, (ApiError, DeskError)):
         return error(problem.status, str(problem))
     if isinstance(problem, CaseError):
         return error(problem.code, str(problem))

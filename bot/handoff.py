@@ -80,14 +80,15 @@ class Case:
     reference: str = field(default_factory=new_reference)
     created_at: datetime = field(default_factory=_now)
     updated_at: datetime = field(default_factory=_now)
+    claimed_at: datetime | None = None  # when an adviser first took it (waiting time)
     id: int | None = None
 
     def as_dict(self) -> dict:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "callback"}
         for key in ("reason", "priority", "status"):
             data[key] = data[key].value
-        for key in ("created_at", "updated_at"):
-            data[key] = data[key].isoformat()
+        for key in ("created_at", "updated_at", "claimed_at"):
+            data[key] = data[key].isoformat() if data[key] is not None else None
         data["callback"] = (
             {
                 "contact": self.callback.contact,
@@ -132,6 +133,7 @@ cases_table = sa.Table(
     sa.Column("callback_consented_at", sa.DateTime(timezone=True)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("claimed_at", sa.DateTime(timezone=True)),
 )
 # At most one open case per conversation, even when two processes open one at the same moment.
 sa.Index(
@@ -194,6 +196,18 @@ class CaseStore:
             # Another process (action server or adviser API) created the tables at the same
             # moment; the second attempt finds them.
             _metadata.create_all(self.engine)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Columns added after a database was first made (create_all adds tables only)."""
+        present = {c["name"] for c in sa.inspect(self.engine).get_columns("handoff_cases")}
+        if "claimed_at" not in present:
+            kind = cases_table.c.claimed_at.type.compile(dialect=self.engine.dialect)
+            try:
+                with self.engine.begin() as db:
+                    db.execute(sa.text(f"ALTER TABLE handoff_cases ADD COLUMN claimed_at {kind}"))
+            except sa.exc.DatabaseError:  # another process added it a moment ago
+                pass
 
     # --- cases -----------------------------------------------------------------------------
     def open_case(self, case: Case) -> Case:
@@ -280,7 +294,12 @@ class CaseStore:
                 cases_table.update()
                 .where(cases_table.c.id == case_id)
                 .where(condition)
-                .values(status=Status.LIVE.value, adviser=adviser, updated_at=_now())
+                .values(
+                    status=Status.LIVE.value,
+                    adviser=adviser,
+                    updated_at=_now(),
+                    claimed_at=sa.func.coalesce(cases_table.c.claimed_at, _now()),
+                )
             )
         if result.rowcount == 1:
             return self.get(case_id)
@@ -367,6 +386,39 @@ class CaseStore:
                     updated_at=_now(),
                 )
             )
+
+    def waits(self, since: datetime | None = None) -> list[tuple[datetime, datetime]]:
+        """(opened, first claimed) of every claimed case: how long parents waited."""
+        query = sa.select(cases_table.c.created_at, cases_table.c.claimed_at).where(
+            cases_table.c.claimed_at.is_not(None)
+        )
+        if since is not None:
+            query = query.where(cases_table.c.created_at >= since)
+        with self.engine.connect() as db:
+            return [(_as_utc(a), _as_utc(b)) for a, b in db.execute(query)]
+
+    # --- data protection -------------------------------------------------------------------
+    def delete_conversation(self, conversation_id: str) -> int:
+        """Remove a conversation's cases and feedback (erasure on request); rows deleted."""
+        with self.engine.begin() as db:
+            deleted = db.execute(
+                cases_table.delete().where(cases_table.c.conversation_id == conversation_id)
+            ).rowcount
+            deleted += db.execute(
+                feedback_table.delete().where(feedback_table.c.conversation_id == conversation_id)
+            ).rowcount
+        return deleted
+
+    def delete_older_than(self, cutoff: datetime) -> int:
+        """Retention: remove cases last changed before ``cutoff`` and feedback given before it."""
+        with self.engine.begin() as db:
+            deleted = db.execute(
+                cases_table.delete().where(cases_table.c.updated_at < cutoff)
+            ).rowcount
+            deleted += db.execute(
+                feedback_table.delete().where(feedback_table.c.created_at < cutoff)
+            ).rowcount
+        return deleted
 
     # --- feedback on answers ----------------------------------------------------------------
     def record_feedback(
@@ -485,6 +537,7 @@ class CaseStore:
             "callback_consented_at": callback.consented_at if callback else None,
             "created_at": case.created_at,
             "updated_at": case.updated_at,
+            "claimed_at": case.claimed_at,
         }
 
     @staticmethod
@@ -512,5 +565,6 @@ class CaseStore:
             reference=row["reference"],
             created_at=_as_utc(row["created_at"]),
             updated_at=_as_utc(row["updated_at"]),
+            claimed_at=_as_utc(row["claimed_at"]),
             id=row["id"],
         )

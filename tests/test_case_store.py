@@ -23,6 +23,7 @@ from bot.handoff import (
     Status,
     advisers_table,
     cases_table,
+    feedback_table,
 )
 
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -59,6 +60,7 @@ def _emptied(url: str) -> str:
     with store.engine.begin() as db:
         db.execute(cases_table.delete())
         db.execute(advisers_table.delete())
+        db.execute(feedback_table.delete())
     store.engine.dispose()
     return url
 
@@ -298,3 +300,38 @@ def test_summary_lines_from_two_writers_are_all_kept(db_url: str) -> None:
     finally:
         for store in stores:
             store.engine.dispose()
+
+
+def test_the_first_claim_is_timed_for_waiting_times(store: CaseStore) -> None:
+    case = store.open_case(new_case("conv-wait"))
+    assert store.waits() == [] and case.claimed_at is None
+    store.claim(case.id, "sam")
+    first = store.get(case.id).claimed_at
+    assert abs(first - datetime.now(timezone.utc)) < timedelta(minutes=1)
+    store.claim(case.id, "alex", take_over=True)  # a take-over keeps the first claim's time
+    assert store.waits() == [(T0, first)]
+    assert store.get(case.id).as_dict()["claimed_at"] == first.isoformat()
+
+
+def test_erasure_and_retention_remove_cases_and_feedback(store: CaseStore) -> None:
+    keep, gone = store.open_case(new_case("conv-keep")), store.open_case(new_case("conv-gone"))
+    store.record_feedback("conv-gone", "a" * 16, "senco", True)
+    store.record_feedback("conv-keep", "b" * 16, "senco", False)
+    assert store.delete_conversation("conv-gone") == 2
+    assert store.cases(conversation_id="conv-gone") == [] and store.feedback_for("conv-gone") == {}
+    assert store.get(keep.id) and store.feedback_for("conv-keep") == {"b" * 16: False}
+    with pytest.raises(CaseError):
+        store.get(gone.id)
+    assert store.delete_older_than(datetime.now(timezone.utc) - timedelta(days=1)) == 0
+    assert store.delete_older_than(datetime.now(timezone.utc) + timedelta(seconds=1)) == 2
+    assert store.cases() == [] and store.feedback() == []
+
+
+def test_a_database_made_before_claimed_at_existed_gets_the_column(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url, future=True)
+    with engine.begin() as db:
+        db.execute(sa.text("CREATE TABLE handoff_cases (id INTEGER PRIMARY KEY, x TEXT)"))
+    CaseStore(url)
+    columns = {c["name"] for c in sa.inspect(engine).get_columns("handoff_cases")}
+    assert "claimed_at" in columns
