@@ -69,3 +69,12 @@ def make_tracker(
         }
     )
     return Tracker.from_dict(state)
+
+
+@pytest.fixture(autouse=True)
+def sanic_test_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sanic 21.12 rewrites its request handler in place when an app starts; without test mode
+    the second app started in one process (tests/serving.py) fails to rewrite it again."""
+    from sanic import Sanic
+
+    monkeypatch.setattr(Sanic, "test_mode", True)
