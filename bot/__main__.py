@@ -60,12 +60,14 @@ def serve(args: argparse.Namespace) -> int:
 
     _need_model()
     web_port = int(os.environ.get("SEN_WEB_PORT") or 5080)
+    console_port = int(os.environ.get("SEN_CONSOLE_PORT") or 5057)
     servers = Servers(
-        MODEL, endpoints=ROOT / "endpoints.yml", log_dir=ROOT / "var" / "logs", web_port=web_port
-    )
+        MODEL, endpoints=ROOT / "endpoints.yml", log_dir=ROOT / "var" / "logs",
+        web_port=web_port, console_port=console_port,
+    )  # fmt: skip
     print(
-        "Starting the action server (5055), the Rasa server (5005), the adviser API (5056) and "
-        f"the web app ({web_port}); this takes about 30s..."
+        "Starting the action server (5055), the Rasa server (5005), the adviser API (5056), "
+        f"the web app ({web_port}) and the adviser console ({console_port}); about 30s..."
     )
     try:
         servers.start()
@@ -83,6 +85,8 @@ def serve(args: argparse.Namespace) -> int:
         "  HTTP API: needs the token in var/rasa-api-token (?token=...).\n"
         f"  Adviser API: {servers.adviser_url} (create an adviser and token with\n"
         "    `.venv/bin/python -m bot.adviser_api add-adviser USERNAME FIRSTNAME`).\n"
+        f"  Adviser console: {servers.console_url}/ (create an account with\n"
+        "    `.venv/bin/python -m bot.console create-user USERNAME FIRSTNAME --role admin`).\n"
         "  Logs: var/logs/. Press Ctrl-C to stop.\n"
     )
     try:

@@ -102,6 +102,7 @@ class Servers:
     actions_port: int = 5055
     adviser_port: int | None = 5056  # the adviser API and hand-off watcher; None: not started
     web_port: int | None = None  # the web app (widget files, demo page); None: not started
+    console_port: int | None = None  # the adviser console; None: not started
     data_dir: Path = field(default_factory=lambda: ROOT / "var")
     endpoints: Path | None = None
     log_dir: Path | None = None
@@ -117,6 +118,10 @@ class Servers:
         return f"http://127.0.0.1:{self.adviser_port}"
 
     @property
+    def console_url(self) -> str:
+        return f"http://127.0.0.1:{self.console_port}"
+
+    @property
     def web_url(self) -> str:
         return f"http://127.0.0.1:{self.web_port}"
 
@@ -125,7 +130,13 @@ class Servers:
         return api_token(self.data_dir)
 
     def start(self, timeout: float = 180.0) -> Servers:
-        ports = (self.actions_port, self.rasa_port, self.adviser_port, self.web_port)
+        ports = (
+            self.actions_port,
+            self.rasa_port,
+            self.adviser_port,
+            self.web_port,
+            self.console_port,
+        )
         busy = [p for p in ports if p is not None and not port_is_free(p)]
         if busy:
             raise RuntimeError(
@@ -194,6 +205,19 @@ class Servers:
                 )  # fmt: skip
             self.processes.append(web)
             waits.append((f"{self.web_url}/health", web, web_log))
+        if self.console_port is not None:
+            console_log = log_dir / "console.log"
+            # Its databases default to the data folder's, like Rasa's here (bot.settings).
+            console_env = {**env, "SEN_RASA_URL": self.url, "SEN_RASA_TOKEN": self.token}
+            console_env["SEN_CONSOLE_PORT"] = str(self.console_port)
+            with console_log.open("w") as log:
+                console = subprocess.Popen(
+                    [sys.executable, "-m", "bot.console", "serve"],
+                    cwd=ROOT, env=console_env, stdout=log, stderr=subprocess.STDOUT,
+                    preexec_fn=die_with_parent,
+                )  # fmt: skip
+            self.processes.append(console)
+            waits.append((f"{self.console_url}/health", console, console_log))
         try:
             for url, process, log_path in waits:
                 _wait_for(url, timeout, process, log_path)

@@ -44,6 +44,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse, json
 from socketio import AsyncServer
 
+from bot.message_ids import message_id
 from bot.settings import load_settings, stored_secret
 
 logger = logging.getLogger(__name__)
@@ -92,10 +93,6 @@ class Tokens:
 
 
 # --- messages --------------------------------------------------------------------------------
-def message_id(timestamp: object, text: str) -> str:
-    return hashlib.sha256(f"{timestamp!r}|{text}".encode()).hexdigest()[:16]
-
-
 def _adviser_text(text: str, name: str) -> str:
     """Adviser messages carry "Name (adviser): " for channels that show only text; the widget
     shows who wrote them separately."""
