@@ -17,9 +17,10 @@ import hashlib
 import secrets
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
-from pathlib import Path
 
 import sqlalchemy as sa
+
+from bot.db import engine_with_tables
 
 
 class Reason(str, enum.Enum):
@@ -186,16 +187,7 @@ class CaseStore:
     """Cases, advisers and parents' feedback on answers in one SQL database."""
 
     def __init__(self, url: str) -> None:
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        options = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {}
-        self.engine = sa.create_engine(url, future=True, pool_pre_ping=True, **options)
-        try:
-            _metadata.create_all(self.engine)
-        except sa.exc.DatabaseError:
-            # Another process (action server or adviser API) created the tables at the same
-            # moment; the second attempt finds them.
-            _metadata.create_all(self.engine)
+        self.engine = engine_with_tables(url, _metadata)
         self._add_missing_columns()
 
     def _add_missing_columns(self) -> None:

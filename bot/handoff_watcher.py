@@ -22,10 +22,10 @@ import asyncio
 import json
 import logging
 import re
-from pathlib import Path
 
 import sqlalchemy as sa
 
+from bot.db import engine_with_tables
 from bot.handoff import Case, CaseError, CaseStore, Priority, Reason
 from bot.rasa_client import RasaClient, RasaUnavailable, UnaddressableConversation
 from bot.safeguarding import SAFEGUARDING_CHECK, SAFEGUARDING_REPLY
@@ -90,12 +90,7 @@ def is_request_to_leave(text: str | None) -> bool:
 def events_engine(url: str) -> sa.engine.Engine:
     """An engine on the broker's database, with the ``events`` table created if Rasa has not
     yet, so the watcher can start before Rasa does."""
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    options = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {}
-    engine = sa.create_engine(url, future=True, pool_pre_ping=True, **options)
-    _events_metadata.create_all(engine)
-    return engine
+    return engine_with_tables(url, _events_metadata)
 
 
 class HandoffWatcher:

@@ -154,70 +154,67 @@ class Servers:
             )
         env = rasa_env({**extra, **self.extra_env})
         endpoints = self.endpoints or write_endpoints(log_dir, self.actions_port, self.data_dir)
-        actions_log = log_dir / "actions.log"
-        rasa_log = log_dir / "rasa.log"
-        with actions_log.open("w") as log:
-            actions = subprocess.Popen(
-                [sys.executable, "-m", "bot.action_server", "--port", str(self.actions_port)],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
-            )  # fmt: skip
-        self.processes.append(actions)
-        command = [
-            str(VENV_BIN / "rasa"), "run", "--model", str(self.model),
-            "--interface", "127.0.0.1", "--port", str(self.rasa_port),
-            "--enable-api", f"--auth-token={self.token}",  # = : a token may start with "-"
-            "--endpoints", str(endpoints), "--credentials", str(ROOT / "credentials.yml"),
-        ]  # fmt: skip
-        with rasa_log.open("w") as log:
-            rasa = subprocess.Popen(
-                command,
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=die_with_parent,
-            )
-        self.processes.append(rasa)
-        waits = [
-            (f"http://127.0.0.1:{self.actions_port}/health", actions, actions_log),
-            (f"{self.url}/status?token={self.token}", rasa, rasa_log),
-        ]
+        waits: list[tuple[str, subprocess.Popen, Path]] = []
+
+        def launch(name: str, command: list[str], health: str, extra: dict | None = None):
+            log_path = log_dir / f"{name}.log"
+            with log_path.open("w") as log:
+                process = subprocess.Popen(
+                    command, cwd=ROOT, env={**env, **(extra or {})}, stdout=log,
+                    stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
+                )  # fmt: skip
+            self.processes.append(process)
+            waits.append((health, process, log_path))
+
+        launch(
+            "actions",
+            [sys.executable, "-m", "bot.action_server", "--port", str(self.actions_port)],
+            f"http://127.0.0.1:{self.actions_port}/health",
+        )
+        launch(
+            "rasa",
+            [
+                str(VENV_BIN / "rasa"),
+                "run",
+                "--model",
+                str(self.model),
+                "--interface",
+                "127.0.0.1",
+                "--port",
+                str(self.rasa_port),
+                "--enable-api",
+                f"--auth-token={self.token}",  # = : a token may start with "-"
+                "--endpoints",
+                str(endpoints),
+                "--credentials",
+                str(ROOT / "credentials.yml"),
+            ],  # fmt: skip
+            f"{self.url}/status?token={self.token}",
+        )
+        # The adviser API and the console reach Rasa's HTTP API; their databases default to the
+        # data folder's, like Rasa's here (bot.settings).
+        to_rasa = {"SEN_RASA_URL": self.url, "SEN_RASA_TOKEN": self.token}
         if self.adviser_port is not None:
-            adviser_log = log_dir / "adviser-api.log"
-            adviser_env = {**env, "SEN_RASA_URL": self.url, "SEN_RASA_TOKEN": self.token}
-            adviser_env["SEN_ADVISER_API_PORT"] = str(self.adviser_port)
-            with adviser_log.open("w") as log:
-                adviser = subprocess.Popen(
-                    [sys.executable, "-m", "bot.adviser_api", "serve"],
-                    cwd=ROOT, env=adviser_env, stdout=log, stderr=subprocess.STDOUT,
-                    preexec_fn=die_with_parent,
-                )  # fmt: skip
-            self.processes.append(adviser)
-            waits.append((f"{self.adviser_url}/health", adviser, adviser_log))
+            launch(
+                "adviser-api",
+                [sys.executable, "-m", "bot.adviser_api", "serve"],
+                f"{self.adviser_url}/health",
+                {**to_rasa, "SEN_ADVISER_API_PORT": str(self.adviser_port)},
+            )
         if self.web_port is not None:
-            web_log = log_dir / "web.log"
-            with web_log.open("w") as log:
-                web = subprocess.Popen(
-                    [sys.executable, "-m", "bot.web", "--port", str(self.web_port),
-                     "--server", self.url],
-                    cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                    preexec_fn=die_with_parent,
-                )  # fmt: skip
-            self.processes.append(web)
-            waits.append((f"{self.web_url}/health", web, web_log))
+            launch(
+                "web",
+                [sys.executable, "-m", "bot.web", "--port", str(self.web_port), "--server",
+                 self.url],
+                f"{self.web_url}/health",
+            )  # fmt: skip
         if self.console_port is not None:
-            console_log = log_dir / "console.log"
-            # Its databases default to the data folder's, like Rasa's here (bot.settings).
-            console_env = {**env, "SEN_RASA_URL": self.url, "SEN_RASA_TOKEN": self.token}
-            console_env["SEN_CONSOLE_PORT"] = str(self.console_port)
-            with console_log.open("w") as log:
-                console = subprocess.Popen(
-                    [sys.executable, "-m", "bot.console", "serve"],
-                    cwd=ROOT, env=console_env, stdout=log, stderr=subprocess.STDOUT,
-                    preexec_fn=die_with_parent,
-                )  # fmt: skip
-            self.processes.append(console)
-            waits.append((f"{self.console_url}/health", console, console_log))
+            launch(
+                "console",
+                [sys.executable, "-m", "bot.console", "serve"],
+                f"{self.console_url}/health",
+                {**to_rasa, "SEN_CONSOLE_PORT": str(self.console_port)},
+            )
         try:
             for url, process, log_path in waits:
                 _wait_for(url, timeout, process, log_path)

@@ -78,3 +78,23 @@ def sanic_test_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     from sanic import Sanic
 
     monkeypatch.setattr(Sanic, "test_mode", True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium, driven by Playwright (browsers can't be downloaded here)."""
+    import os
+
+    from playwright.sync_api import sync_playwright
+
+    executable = os.environ.get("SEN_CHROMIUM") or "/usr/bin/chromium"
+    assert Path(executable).exists(), (
+        f"Chromium is needed at {executable} (apt-get install chromium)"
+    )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        )
+        yield browser
+        browser.close()

@@ -5,19 +5,17 @@ pages."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 import yaml
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from bot.console.accounts import Accounts
 from bot.servers import Servers
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "sen-assistant.tar.gz"
-CHROMIUM = os.environ.get("SEN_CHROMIUM") or "/usr/bin/chromium"
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 WAIT = 20_000
 PASSWORD = "a long test passphrase"
@@ -36,16 +34,6 @@ def servers(tmp_path_factory):
     )  # fmt: skip
     with servers:
         yield servers
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
-        )
-        yield browser
-        browser.close()
 
 
 def log_in(page: Page, servers) -> None:

@@ -8,14 +8,13 @@ and script or HTML in anyone's text staying inert.
 
 from __future__ import annotations
 
-import os
 import re
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from bot.handoff import CaseStore
 from bot.servers import Servers
@@ -23,7 +22,6 @@ from tests.adviser_client import call_adviser_api
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "sen-assistant.tar.gz"
-CHROMIUM = os.environ.get("SEN_CHROMIUM") or "/usr/bin/chromium"
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 RASA_PORT, ACTIONS_PORT, ADVISER_PORT, WEB_PORT = 29005, 29055, 29056, 29080
 WAIT = 20_000  # ms: a first answer includes the action server's first call
@@ -34,7 +32,6 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory):
     assert MODEL.exists(), "Train first: `make train` (make test does this)."
-    assert Path(CHROMIUM).exists(), f"Chromium is needed at {CHROMIUM} (apt-get install chromium)"
     assert AXE.exists(), "Run `npm ci` (make test does this)."
     data_dir = tmp_path_factory.mktemp("widget")
     servers = Servers(
@@ -45,17 +42,6 @@ def servers(tmp_path_factory):
     servers.adviser_token = servers.store.add_adviser("sam", "Sam")
     with servers:
         yield servers
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -16,12 +16,12 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from bot.db import engine_with_tables
 from bot.handoff import CaseStore
 
 ROLES = ("adviser", "admin")
@@ -112,15 +112,8 @@ class LoginResult:
 
 class Accounts:
     def __init__(self, url: str, now=_now) -> None:
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        options = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {}
-        self.engine = sa.create_engine(url, future=True, pool_pre_ping=True, **options)
+        self.engine = engine_with_tables(url, _metadata)
         self.now = now
-        try:
-            _metadata.create_all(self.engine)
-        except sa.exc.DatabaseError:  # another process made them a moment ago
-            _metadata.create_all(self.engine)
         self.url = url
 
     # --- users -----------------------------------------------------------------------------

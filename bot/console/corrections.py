@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 import yaml
 
+from bot.db import engine_with_tables
 from bot.redaction import redact
 
 _metadata = sa.MetaData()
@@ -28,12 +29,7 @@ corrections_table = sa.Table(
 
 class Corrections:
     def __init__(self, url: str) -> None:
-        options = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {}
-        self.engine = sa.create_engine(url, future=True, pool_pre_ping=True, **options)
-        try:
-            _metadata.create_all(self.engine)
-        except sa.exc.DatabaseError:
-            _metadata.create_all(self.engine)
+        self.engine = engine_with_tables(url, _metadata)
 
     def mark(
         self,

@@ -1,0 +1,23 @@
+"""Database engines, made the same way everywhere: SQLite (the default, in the data folder) or
+any SQLAlchemy URL such as PostgreSQL, with tables created on first use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+
+
+def engine_with_tables(url: str, metadata: sa.MetaData) -> sa.engine.Engine:
+    """An engine for ``url`` (its SQLite folder made if need be) with ``metadata``'s tables."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    # SQLite: wait for another process's write instead of failing at once.
+    options = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {}
+    engine = sa.create_engine(url, future=True, pool_pre_ping=True, **options)
+    try:
+        metadata.create_all(engine)
+    except sa.exc.DatabaseError:
+        # Another process (Rasa, the action server, an API) made them a moment ago.
+        metadata.create_all(engine)
+    return engine
