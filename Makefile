@@ -22,7 +22,8 @@ export PYTHONPATH := $(CURDIR)
 TRAINING_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null) \
 	bot/nlu_components.py bot/intent_model.py bot/embeddings.py bot/safeguarding.py $(SPACY)
 
-.PHONY: help install run serve shell train validate lint test test-fast bench lock clean browser
+.PHONY: help install run serve shell train validate lint test test-fast bench bench-load lock clean \
+	browser services run-cluster
 
 help:
 	@echo "make run     set up (venv, install, train if needed) and start the assistant"
@@ -30,6 +31,9 @@ help:
 	@echo "make shell   chat in the terminal"
 	@echo "make train   train the model if the training data or config changed"
 	@echo "make bench   measure accuracy and latency; writes bench-results/"
+	@echo "make bench-load  load test (Locust) on 1 and 2 instances; writes bench-results/load.*"
+	@echo "             (ARGS=--quick for 15 s runs; needs PostgreSQL, Redis, RabbitMQ, nginx)"
+	@echo "make run-cluster  2 Rasa + 2 action servers behind nginx (production profile)"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null || { \
@@ -53,6 +57,16 @@ $(NODE_DEPS): package.json package-lock.json
 	@touch $@
 
 install: $(VENV)/.installed $(NODE_DEPS)
+
+# The production-profile and cluster tests use the local PostgreSQL, Redis and RabbitMQ, and nginx.
+services:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || { echo "PostgreSQL is not running on 127.0.0.1:5432 (.ci/run starts it)."; exit 1; }
+	@$(BIN)/python -c 'import socket; socket.create_connection(("127.0.0.1", 6379), 2)' 2>/dev/null || { \
+	  echo "Redis is not running on 127.0.0.1:6379 (service redis-server start)."; exit 1; }
+	@$(BIN)/python -c 'import socket; socket.create_connection(("127.0.0.1", 5672), 2)' 2>/dev/null || { \
+	  echo "RabbitMQ is not running on 127.0.0.1:5672 (service rabbitmq-server start)."; exit 1; }
+	@test -x /usr/sbin/nginx || command -v nginx >/dev/null || { \
+	  echo "nginx is needed for the cluster tests (apt-get install nginx-light)."; exit 1; }
 
 # The browser tests drive Debian's chromium (Playwright cannot download browsers here).
 browser:
@@ -78,6 +92,10 @@ run: validate $(MODEL) $(NODE_DEPS)
 
 serve: run
 
+# The production profile: 2 Rasa + 2 action servers behind nginx, on PostgreSQL, Redis, RabbitMQ.
+run-cluster: validate $(MODEL) $(NODE_DEPS)
+	$(BIN)/python -m bot.cluster --instances 2 --port 5100
+
 shell: validate $(MODEL)
 	$(BIN)/python -m bot shell
 
@@ -85,7 +103,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check bot actions tests
 	$(BIN)/ruff check bot actions tests
 
-test: lint validate $(MODEL) $(NODE_DEPS) browser
+test: lint validate $(MODEL) $(NODE_DEPS) browser services
 	@echo "==> Rasa data validation"
 	$(BIN)/rasa data validate --fail-on-warnings
 	@echo "==> pytest (unit, actions, NLU, real servers)"
@@ -102,6 +120,19 @@ test-fast: lint validate
 
 bench: validate $(MODEL)
 	$(BIN)/python -m bot.bench
+
+# Locust gets a venv of its own: it needs newer python-socketio/engineio than Rasa 3.6 pins.
+LOAD_VENV := .venv-load
+LOCUST_VERSION := 2.46.0
+
+$(LOAD_VENV)/.locust-$(LOCUST_VERSION):
+	@echo "==> Installing Locust $(LOCUST_VERSION) in $(LOAD_VENV)"
+	$(PYTHON) -m venv $(LOAD_VENV)
+	$(LOAD_VENV)/bin/python -m pip install --progress-bar on "locust==$(LOCUST_VERSION)"
+	touch $@
+
+bench-load: services $(LOAD_VENV)/.locust-$(LOCUST_VERSION) $(MODEL)
+	$(BIN)/python -m bot.loadbench $(ARGS)
 
 lock: | $(BIN)/python
 	$(BIN)/python -m pip install -r requirements.in

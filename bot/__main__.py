@@ -77,12 +77,13 @@ def serve(args: argparse.Namespace) -> int:
     print(
         "\nThe SEN Support Assistant is running.\n"
         f"  Open {servers.web_url}/ in a browser: a demo page with the website widget.\n"
-        f"  Chat over REST:  curl -s -X POST {servers.url}/webhooks/rest/webhook \\\n"
-        "                     -H 'Content-Type: application/json' \\\n"
-        '                     -d \'{"sender": "me", "message": "what is a senco"}\'\n'
+        f"  Chat over REST:  curl -s -X POST {servers.url}/webhooks/rest/session\n"
+        "    gives {sender, token}; then POST {sender, token, message} as JSON to\n"
+        f"    {servers.url}/webhooks/rest/webhook (README, Try it).\n"
         f"  The widget's socket.io channel: {servers.url}/socket.io (see widget/README.md)\n"
         "  Chat in the terminal instead: stop this and run `make shell`.\n"
-        "  HTTP API: needs the token in var/rasa-api-token (?token=...).\n"
+        "  HTTP API: needs a JWT (HS256) signed with var/rasa-jwt-secret, in the\n"
+        "    Authorization header (README, Security and privacy).\n"
         f"  Adviser API: {servers.adviser_url} (create an adviser and token with\n"
         "    `.venv/bin/python -m bot.adviser_api add-adviser USERNAME FIRSTNAME`).\n"
         f"  Adviser console: {servers.console_url}/ (create an account with\n"

@@ -11,7 +11,7 @@ the parent the adviser's messages. The ``HandoffWatcher`` runs beside it as a ba
 |---|---|---|
 | SEN_HANDOFF_DB_URL | sqlite:///$SEN_DATA_DIR/handoff.db | cases and advisers (bot.settings) |
 | SEN_RASA_URL | http://127.0.0.1:5005 | the Rasa server, started with --enable-api |
-| SEN_RASA_TOKEN | $SEN_DATA_DIR/rasa-api-token | Rasa's API token (bot.servers.api_token) |
+| SEN_RASA_JWT_SECRET | $SEN_DATA_DIR/rasa-jwt-secret | signs JWTs for Rasa's API (bot.servers) |
 | SEN_EVENTS_DB_URL | sqlite:///$SEN_DATA_DIR/events.db | Rasa's SQL event broker database |
 | SEN_ADVISER_API_PORT | 5056 | the port, on 127.0.0.1 |
 | SEN_HANDOFF_WATCHER | 1 | 0 to run the API without the watcher |
@@ -46,7 +46,7 @@ from bot.handoff_desk import (  # noqa: F401 (CLOSED_REPLY, JOINED: imported fro
 )
 from bot.handoff_watcher import HandoffWatcher
 from bot.rasa_client import RasaClient, RasaUnavailable
-from bot.servers import api_token
+from bot.servers import jwt_secret
 from bot.settings import load_settings
 
 logger = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ _app_numbers = itertools.count(1)
 class AdviserApiSettings:
     handoff_db_url: str
     rasa_url: str
-    rasa_token: str
+    rasa_jwt_secret: str
     events_db_url: str
     port: int = 5056
     run_watcher: bool = True
@@ -73,7 +73,7 @@ def load_api_settings(env: dict[str, str] | None = None) -> AdviserApiSettings:
     return AdviserApiSettings(
         handoff_db_url=base.handoff_db_url,
         rasa_url=env.get("SEN_RASA_URL") or "http://127.0.0.1:5005",
-        rasa_token=env.get("SEN_RASA_TOKEN") or api_token(base.data_dir),
+        rasa_jwt_secret=env.get("SEN_RASA_JWT_SECRET") or jwt_secret(base.data_dir),
         events_db_url=env.get("SEN_EVENTS_DB_URL") or f"sqlite:///{base.data_dir / 'events.db'}",
         port=int(env.get("SEN_ADVISER_API_PORT") or 5056),
         run_watcher=(env.get("SEN_HANDOFF_WATCHER") or "1").strip().lower()
@@ -275,7 +275,7 @@ def create_app(
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.REQUEST_MAX_SIZE = MAX_BODY_BYTES
     app.ctx.store = store or CaseStore(settings.handoff_db_url)
-    app.ctx.client = client or RasaClient(settings.rasa_url, settings.rasa_token)
+    app.ctx.client = client or RasaClient(settings.rasa_url, settings.rasa_jwt_secret)
     for blueprint in blueprints():
         app.blueprint(blueprint)
     app.add_route(health, "/health", methods=["GET"])

@@ -24,7 +24,6 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -232,13 +231,28 @@ def replied(outcome: Outcome) -> bool:
 
 @dataclass(frozen=True)
 class Client:
+    """Talks to Rasa: the REST channel (a server-issued conversation id and token per
+    conversation, bot/rest_channel.py) and the HTTP API (a JWT signed with ``secret``)."""
+
     url: str
-    token: str
+    secret: str
     timeout: float = REQUEST_TIMEOUT
+    tokens: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def new_conversation(self) -> str:
+        """A conversation id issued by the server; its token is kept for ``send``."""
+        request = urllib.request.Request(
+            f"{self.url}/webhooks/rest/session", data=b"", method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=self.timeout) as reply:
+            session = json.loads(reply.read())
+        self.tokens[session["sender"]] = session["token"]
+        return session["sender"]
 
     def send(self, sender: str, text: str) -> Outcome:
         """POST one message; the time taken is the message's latency, actions included."""
-        body = json.dumps({"sender": sender, "message": text}).encode()
+        message = {"sender": sender, "token": self.tokens.get(sender, ""), "message": text}
+        body = json.dumps(message).encode()
         request = urllib.request.Request(
             f"{self.url}/webhooks/rest/webhook",
             data=body,
@@ -257,9 +271,10 @@ class Client:
             return Outcome(0, time.perf_counter() - start, error=f"{type(error).__name__}: {error}")
 
     def get_json(self, path: str) -> Any:
-        separator = "&" if "?" in path else "?"
-        url = f"{self.url}{path}{separator}token={urllib.parse.quote(self.token)}"
-        with urllib.request.urlopen(url, timeout=self.timeout) as reply:
+        from bot.rasa_client import api_headers
+
+        request = urllib.request.Request(self.url + path, headers=api_headers(self.secret))
+        with urllib.request.urlopen(request, timeout=self.timeout) as reply:
             return json.loads(reply.read())
 
     def slots(self, sender: str) -> dict[str, Any]:
@@ -275,13 +290,12 @@ class Client:
         return True
 
 
-def new_sender(kind: str) -> str:
-    return f"bench-{kind.replace(' ', '-')}-{uuid.uuid4().hex[:12]}"
-
-
 def ask(client: Client, question: Question) -> Outcome:
     """The question as the first message of a new conversation, with the route it took."""
-    sender = new_sender(question.kind)
+    try:
+        sender = client.new_conversation()
+    except (OSError, ValueError, KeyError) as error:
+        return Outcome(0, 0.0, error=f"starting a conversation: {type(error).__name__}: {error}")
     outcome = client.send(sender, question.text)
     if outcome.status == 200:
         try:
@@ -311,7 +325,7 @@ def ask_all(client: Client, questions: Sequence[Question], label: str) -> list[R
 
 def warm_up(client: Client) -> None:
     for done, text in enumerate(WARM_UP_MESSAGES, 1):
-        client.send(new_sender("warm-up"), text)
+        client.send(client.new_conversation(), text)
         progress("warm-up", done, len(WARM_UP_MESSAGES))
 
 
@@ -326,7 +340,7 @@ def run_concurrently(client: Client, texts: Sequence[str], count: int) -> list[O
     lock, done = threading.Lock(), [0]
 
     def converse(messages: list[str]) -> list[Outcome]:
-        sender, outcomes = new_sender("concurrent"), []
+        sender, outcomes = client.new_conversation(), []
         for text in messages:
             outcomes.append(client.send(sender, text))
             with lock:
@@ -554,6 +568,9 @@ def start_servers(model: Path, args: argparse.Namespace, directory: Path) -> Any
         adviser_port=None,
         data_dir=directory / "data",
         log_dir=Path(args.out) / "logs",
+        # The concurrency run sends many messages per conversation back to back, as no parent
+        # would: measure the assistant, not the per-conversation rate limit.
+        extra_env={"SEN_RATE_LIMIT": "off"},
     )
     print(f"Starting the servers on ports {args.rasa_port} and {args.actions_port}...", flush=True)
     try:
@@ -566,15 +583,18 @@ def start_servers(model: Path, args: argparse.Namespace, directory: Path) -> Any
         ) from error
 
 
-def given_token(args: argparse.Namespace) -> str:
-    if args.token:
-        return args.token
-    if os.environ.get("SEN_RASA_TOKEN"):
-        return os.environ["SEN_RASA_TOKEN"]
-    saved = ROOT / "var" / "rasa-api-token"
+def given_secret(args: argparse.Namespace) -> str:
+    if args.jwt_secret:
+        return args.jwt_secret
+    if os.environ.get("SEN_RASA_JWT_SECRET"):
+        return os.environ["SEN_RASA_JWT_SECRET"]
+    saved = ROOT / "var" / "rasa-jwt-secret"
     if saved.exists():
         return saved.read_text().strip()
-    raise BenchError("--url needs --token: the Rasa HTTP API token (see var/rasa-api-token).")
+    raise BenchError(
+        "--url needs --jwt-secret: the secret Rasa's HTTP API checks JWTs with "
+        "(see var/rasa-jwt-secret)."
+    )
 
 
 def measure(client: Client, questions: dict[str, list[Question]]) -> dict[str, Any]:
@@ -747,7 +767,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--out", default="bench-results", help="folder for bench.json/bench.md")
     parser.add_argument("--url", help="benchmark an already running Rasa server at this URL")
-    parser.add_argument("--token", help="its HTTP API token (default: var/rasa-api-token)")
+    parser.add_argument(
+        "--jwt-secret", help="its HTTP API's JWT secret (default: var/rasa-jwt-secret)"
+    )
     parser.add_argument("--rasa-port", type=int, default=15005)
     parser.add_argument("--actions-port", type=int, default=15055)
     parser.add_argument(
@@ -768,10 +790,10 @@ def prepare_model(args: argparse.Namespace, directory: Path) -> tuple[Path, floa
 
 def running_server(args: argparse.Namespace) -> Client:
     """The already running server given by --url, checked before anything else is done."""
-    client = Client(args.url.rstrip("/"), given_token(args))
+    client = Client(args.url.rstrip("/"), given_secret(args))
     if not client.is_up():
         raise BenchError(
-            f"{args.url}/status did not answer: is the server running, and is the token right?"
+            f"{args.url}/status did not answer: is the server running, and is the JWT secret right?"
         )
     return client
 
@@ -781,7 +803,7 @@ def measure_own_servers(
 ) -> dict[str, Any]:
     servers = start_servers(model, args, directory)
     try:
-        return measure(Client(servers.url, servers.token), questions)
+        return measure(Client(servers.url, servers.jwt_secret), questions)
     finally:
         servers.stop()
 

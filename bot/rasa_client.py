@@ -21,9 +21,27 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+import jwt
 from yarl import URL
 
 ADVISER = "adviser"
+JWT_METHOD = "HS256"
+JWT_USER = {"username": "sen-services", "role": "admin"}
+JWT_LIFETIME_SECONDS = 300
+
+
+def api_jwt(secret: str, now: float | None = None, lifetime: float = JWT_LIFETIME_SECONDS) -> str:
+    """A short-lived JWT for Rasa's HTTP API (``rasa run --jwt-secret``), signed with the shared
+    secret. Short-lived, so a token that leaks into a log is useless within minutes; and sent in
+    the ``Authorization`` header, never the query string, where proxies and logs keep it."""
+    issued = int(now if now is not None else time.time())
+    payload = {"user": JWT_USER, "iat": issued, "exp": issued + int(lifetime)}
+    return jwt.encode(payload, secret, algorithm=JWT_METHOD)
+
+
+def api_headers(secret: str) -> dict[str, str]:
+    """The header that authenticates one request to Rasa's HTTP API."""
+    return {"Authorization": f"Bearer {api_jwt(secret)}"}
 
 
 class RasaUnavailable(Exception):
@@ -50,12 +68,13 @@ def addressable(conversation_id: str) -> str:
 
 
 class RasaClient:
-    """Talks to one Rasa server with its API token. Every call has a short timeout, because an
-    adviser waiting on a hung Rasa is worse than a quick, clear error they can retry."""
+    """Talks to one Rasa server, signing a fresh JWT for every request with the shared secret.
+    Every call has a short timeout, because an adviser waiting on a hung Rasa is worse than a
+    quick, clear error they can retry."""
 
-    def __init__(self, url: str, token: str, timeout: float = 5.0) -> None:
+    def __init__(self, url: str, secret: str, timeout: float = 5.0) -> None:
         self.url = url.rstrip("/")
-        self.token = token
+        self.secret = secret
         self.timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 2.0))
 
     # --- reading -----------------------------------------------------------------------------
@@ -109,21 +128,21 @@ class RasaClient:
         params: dict[str, str] | None = None,
         body: Any = None,
     ) -> Any:
-        query = {**(params or {}), "token": self.token}
+        headers = api_headers(self.secret)
         try:
             async with aiohttp.ClientSession(timeout=self.timeout) as session:
                 # encoded=True: the path goes out exactly as built, never re-quoted.
-                url = URL(self.url + path, encoded=True).with_query(query)
-                async with session.request(method, url, json=body) as reply:
+                url = URL(self.url + path, encoded=True).with_query(params or {})
+                async with session.request(method, url, json=body, headers=headers) as reply:
                     if not 200 <= reply.status < 300:
-                        detail = (await reply.text())[:300].replace(self.token, "***")
+                        detail = (await reply.text())[:300].replace(self.secret, "***")
                         raise RasaUnavailable(
                             f"Rasa answered {method} {path} with HTTP {reply.status}: {detail}"
                         )
                     return await reply.json(content_type=None)
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
             # ValueError: a body that is not JSON. asyncio.TimeoutError: the short timeout.
-            reason = (str(error) or "no answer in time").replace(self.token, "***")
+            reason = (str(error) or "no answer in time").replace(self.secret, "***")
             raise RasaUnavailable(
                 f"Rasa at {self.url} could not be reached ({type(error).__name__}: {reason})."
             ) from error

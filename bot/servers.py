@@ -18,6 +18,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.limits import MAX_REQUEST_BYTES
+from bot.rasa_client import api_headers
 from bot.settings import ROOT, stored_secret
 
 VENV_BIN = Path(sys.executable).parent
@@ -36,7 +38,7 @@ def die_with_parent() -> None:
 
 def rasa_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
-    env.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    env["RASA_TELEMETRY_ENABLED"] = "false"  # always: no conversation data leaves the machine
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
@@ -44,9 +46,10 @@ def rasa_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def api_token(data_dir: Path) -> str:
-    """The Rasa HTTP API token: SEN_RASA_TOKEN, or one made once and kept in the data folder."""
-    return os.environ.get("SEN_RASA_TOKEN") or stored_secret(data_dir, "rasa-api-token")
+def jwt_secret(data_dir: Path) -> str:
+    """The secret that signs JWTs for Rasa's HTTP API: SEN_RASA_JWT_SECRET, or one made once and
+    kept in the data folder (0600)."""
+    return os.environ.get("SEN_RASA_JWT_SECRET") or stored_secret(data_dir, "rasa-jwt-secret")
 
 
 def port_is_free(port: int) -> bool:
@@ -70,7 +73,14 @@ def write_endpoints(directory: Path, actions_port: int, data_dir: Path) -> Path:
     return path
 
 
-def _wait_for(url: str, timeout: float, process: subprocess.Popen, log: Path) -> None:
+def _wait_for(
+    url: str,
+    timeout: float,
+    process: subprocess.Popen,
+    log: Path,
+    secret: str | None = None,
+) -> None:
+    """Wait until ``url`` answers 200; ``secret``: authenticate with a JWT (Rasa's /status)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -79,14 +89,16 @@ def _wait_for(url: str, timeout: float, process: subprocess.Popen, log: Path) ->
                 f"ends:\n{log.read_text()[-3000:]}"
             )
         try:
-            with urllib.request.urlopen(url, timeout=2) as reply:
+            headers = api_headers(secret) if secret else {}
+            request = urllib.request.Request(url, headers=headers)
+            with urllib.request.urlopen(request, timeout=2) as reply:
                 if reply.status == 200:
                     return
         except urllib.error.HTTPError as error:
             if error.code in (401, 403):
                 raise RuntimeError(
-                    f"{url.split('?')[0]} refused the API token (HTTP {error.code}): another "
-                    "server with a different token is probably on that port. Stop it, or use "
+                    f"{url} refused the API's JWT (HTTP {error.code}): another server with a "
+                    "different JWT secret is probably on that port. Stop it, or use "
                     "other ports."
                 ) from None
         except OSError:
@@ -126,10 +138,14 @@ class Servers:
         return f"http://127.0.0.1:{self.web_port}"
 
     @property
-    def token(self) -> str:
-        return api_token(self.data_dir)
+    def jwt_secret(self) -> str:
+        return jwt_secret(self.data_dir)
 
-    def start(self, timeout: float = 180.0) -> Servers:
+    def api_headers(self) -> dict[str, str]:
+        """Authenticates one request to Rasa's HTTP API (a JWT valid for five minutes)."""
+        return api_headers(self.jwt_secret)
+
+    def start(self, timeout: float = 180.0, wait: bool = True) -> Servers:
         ports = (
             self.actions_port,
             self.rasa_port,
@@ -153,10 +169,17 @@ class Servers:
                 f"http://127.0.0.1:{self.web_port},http://localhost:{self.web_port}"
             )
         env = rasa_env({**extra, **self.extra_env})
+        env.pop("SEN_RASA_TOKEN", None)  # the old query-string token: clients use the JWT secret
         endpoints = self.endpoints or write_endpoints(log_dir, self.actions_port, self.data_dir)
-        waits: list[tuple[str, subprocess.Popen, Path]] = []
+        waits: list[tuple[str, subprocess.Popen, Path, str | None]] = []
 
-        def launch(name: str, command: list[str], health: str, extra: dict | None = None):
+        def launch(
+            name: str,
+            command: list[str],
+            health: str,
+            extra: dict | None = None,
+            secret: str | None = None,
+        ) -> None:
             log_path = log_dir / f"{name}.log"
             with log_path.open("w") as log:
                 process = subprocess.Popen(
@@ -164,7 +187,7 @@ class Servers:
                     stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
                 )  # fmt: skip
             self.processes.append(process)
-            waits.append((health, process, log_path))
+            waits.append((health, process, log_path, secret))
 
         launch(
             "actions",
@@ -174,26 +197,32 @@ class Servers:
         launch(
             "rasa",
             [
-                str(VENV_BIN / "rasa"),
-                "run",
+                sys.executable,
+                "-m",
+                "bot.rasa_run",  # `rasa run`, with --jwt-secret from the environment (not ps)
                 "--model",
                 str(self.model),
                 "--interface",
                 "127.0.0.1",
                 "--port",
                 str(self.rasa_port),
-                "--enable-api",
-                f"--auth-token={self.token}",  # = : a token may start with "-"
+                "--enable-api",  # JWT only: no --auth-token (a token in URLs) and never --cors
                 "--endpoints",
                 str(endpoints),
                 "--credentials",
                 str(ROOT / "credentials.yml"),
             ],  # fmt: skip
-            f"{self.url}/status?token={self.token}",
+            f"{self.url}/status",
+            # Sanic refuses bodies over this with 413 (webhooks, HTTP API, socket.io polling).
+            {
+                "SANIC_REQUEST_MAX_SIZE": str(MAX_REQUEST_BYTES),
+                "SEN_RASA_JWT_SECRET": self.jwt_secret,
+            },
+            secret=self.jwt_secret,
         )
         # The adviser API and the console reach Rasa's HTTP API; their databases default to the
         # data folder's, like Rasa's here (bot.settings).
-        to_rasa = {"SEN_RASA_URL": self.url, "SEN_RASA_TOKEN": self.token}
+        to_rasa = {"SEN_RASA_URL": self.url, "SEN_RASA_JWT_SECRET": self.jwt_secret}
         if self.adviser_port is not None:
             launch(
                 "adviser-api",
@@ -215,9 +244,14 @@ class Servers:
                 f"{self.console_url}/health",
                 {**to_rasa, "SEN_CONSOLE_PORT": str(self.console_port)},
             )
+        self._waits = waits
+        return self.wait_until_ready(timeout) if wait else self
+
+    def wait_until_ready(self, timeout: float = 180.0) -> Servers:
+        """Wait until every started server answers (stopping them all if one fails)."""
         try:
-            for url, process, log_path in waits:
-                _wait_for(url, timeout, process, log_path)
+            for url, process, log_path, secret in self._waits:
+                _wait_for(url, timeout, process, log_path, secret)
         except Exception:
             self.stop()
             raise

@@ -13,6 +13,9 @@ Events (socket.io path ``/socket.io``):
 |---|---|---|
 | ``session_request`` | ``{token?}`` | ``session_confirm {session_id, token, new}``; ``history`` |
 | ``user_uttered`` | ``{token, message, display?, client_id?}`` | ack ``{ok, error?}``; replies |
+
+``error`` is ``session`` (get a new session), ``empty``, ``too_long`` or ``rate_limited`` (over
+``SEN_RATE_LIMIT`` for this conversation, bot.limits; the ack also carries the sentence to show).
 | ``feedback`` | ``{token, message_id, article, helpful}`` | ack ``{ok, error?}`` |
 | ``queue_status`` | ``{token}`` | ack ``{status, position?, adviser?, reference?}`` |
 
@@ -42,10 +45,12 @@ from rasa.core.channels.socketio import SocketBlueprint
 from sanic import Sanic
 from sanic.request import Request
 from sanic.response import HTTPResponse, json
-from socketio import AsyncServer
+from socketio import AsyncRedisManager, AsyncServer
 
+from bot.limits import RATE_LIMITED, RATE_LIMITED_REPLY, rate_limiter
 from bot.message_ids import message_id
 from bot.settings import load_settings, stored_secret
+from bot.trouble import handle_or_apologise
 
 logger = logging.getLogger(__name__)
 
@@ -205,6 +210,14 @@ def allowed_origins() -> list[str]:
     return [origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip()]
 
 
+def _client_manager() -> AsyncRedisManager | None:
+    """With several Rasa instances, a message emitted by one (an adviser's reply sent through
+    another instance's HTTP API) must reach a parent connected to another: socket.io shares its
+    rooms through Redis when SEN_SOCKETIO_REDIS_URL is set (the production profile sets it)."""
+    url = os.environ.get("SEN_SOCKETIO_REDIS_URL")
+    return AsyncRedisManager(url, channel="sen-widget") if url else None
+
+
 class _Blueprint(SocketBlueprint):
     """Keeps the Sanic app, to reach the agent (tracker store, lock store)."""
 
@@ -230,6 +243,7 @@ class WidgetInput(InputChannel):
             settings.data_dir, "widget-secret"
         )
         self.tokens = Tokens(secret.encode())
+        self.limiter = rate_limiter()
 
     def get_output_channel(self) -> OutputChannel | None:
         return WidgetOutput(self.sio) if self.sio is not None else None
@@ -239,6 +253,7 @@ class WidgetInput(InputChannel):
             async_mode="sanic",
             cors_allowed_origins=allowed_origins(),
             max_http_buffer_size=64 * 1024,
+            client_manager=_client_manager(),
         )
         self.sio = sio
         blueprint = _Blueprint(sio, self.socketio_path, "widget_webhook", __name__)
@@ -289,6 +304,8 @@ class WidgetInput(InputChannel):
                 return {"ok": False, "error": "empty"}
             if len(text) > MAX_MESSAGE_CHARS:
                 return {"ok": False, "error": "too_long", "limit": MAX_MESSAGE_CHARS}
+            if not self.limiter.allow(conversation):
+                return {"ok": False, "error": RATE_LIMITED, "message": RATE_LIMITED_REPLY}
             metadata: dict[str, str] = {}
             display = data.get("display")
             if isinstance(display, str) and display.strip():
@@ -299,14 +316,19 @@ class WidgetInput(InputChannel):
             await join(sid, conversation)
             await sio.emit("typing", {"on": True}, room=conversation)
             try:
-                await on_new_message(
+                # No reply from Rasa (action server down), or an error: a polite reply
+                # (bot.trouble); an error also makes the page show "not sent".
+                await handle_or_apologise(
+                    blueprint.ctx.app,
                     UserMessage(
                         text.strip(),
-                        output,
+                        WidgetOutput(sio),  # one per message: bot.trouble counts its sends
                         conversation,
                         input_channel=CHANNEL,
                         metadata=metadata,
-                    )
+                    ),
+                    on_new_message,
+                    reraise=True,
                 )
             except Exception:  # the page shows "not sent" and the parent can try again
                 logger.exception("A widget message could not be handled")

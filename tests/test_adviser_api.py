@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 import requests
 import sqlalchemy as sa
@@ -36,7 +37,7 @@ def settings(tmp_path: Path, run_watcher: bool = False) -> AdviserApiSettings:
     return AdviserApiSettings(
         handoff_db_url=f"sqlite:///{tmp_path / 'handoff.db'}",
         rasa_url="http://127.0.0.1:9",
-        rasa_token="unused",
+        rasa_jwt_secret="unused",
         events_db_url=f"sqlite:///{tmp_path / 'events.db'}",
         run_watcher=run_watcher,
     )
@@ -378,7 +379,8 @@ async def stand_in_rasa(status: int = 200) -> AsyncIterator[tuple[str, list[dict
     async def record(request: web.Request) -> web.Response:
         body = await request.json() if request.can_read_body else None
         seen.append({"method": request.method, "path": request.raw_path.split("?")[0],
-                     "query": dict(request.query), "body": body})  # fmt: skip
+                     "query": dict(request.query), "body": body,
+                     "authorization": request.headers.get("Authorization", "")})  # fmt: skip
         events = [{"event": "user", "text": "hello", "timestamp": 1.0}]
         return web.json_response({"events": events}, status=status)
 
@@ -398,7 +400,7 @@ async def stand_in_rasa(status: int = 200) -> AsyncIterator[tuple[str, list[dict
 def test_the_rasa_client_speaks_rasas_tracker_api() -> None:
     async def scenario() -> list[dict]:
         async with stand_in_rasa() as (url, seen):
-            client = RasaClient(url, "secret-token")
+            client = RasaClient(url, "a-shared-secret-long-enough-for-hs256")
             await client.pause("conv/1")
             await client.send_adviser_message("conv/1", "Sam", "Hello")
             await client.send_bot_message("conv/1", "A bot line")
@@ -413,11 +415,7 @@ def test_the_rasa_client_speaks_rasas_tracker_api() -> None:
     for request in appended:
         assert request["method"] == "POST"
         assert request["path"] == "/conversations/conv/1/tracker/events"
-        assert request["query"] == {
-            "output_channel": "latest",
-            "execute_side_effects": "true",
-            "token": "secret-token",
-        }
+        assert request["query"] == {"output_channel": "latest", "execute_side_effects": "true"}
         assert len(request["body"]) == 1 and isinstance(request["body"][0]["timestamp"], float)
     events = [request["body"][0] for request in appended]
     assert [e["event"] for e in events] == ["pause", "bot", "bot", "resume"]
@@ -427,7 +425,18 @@ def test_the_rasa_client_speaks_rasas_tracker_api() -> None:
     assert "custom" not in (events[1].get("data") or {})
     assert events[2]["text"] == "A bot line" and events[2]["metadata"] == {}
     assert seen[4]["method"] == "GET" and seen[4]["path"] == "/conversations/conv/1/tracker"
-    assert seen[4]["query"] == {"token": "secret-token"}
+    assert seen[4]["query"] == {}
+    # Every request carries a short-lived HS256 JWT for an admin, signed with the shared secret,
+    # in the header (never the secret itself, never the query string).
+    for request in seen:
+        scheme, _, token = request["authorization"].partition(" ")
+        claims = jwt.decode(token, "a-shared-secret-long-enough-for-hs256", algorithms=["HS256"])
+        assert scheme == "Bearer" and claims["user"] == {
+            "username": "sen-services",
+            "role": "admin",
+        }
+        assert 0 < claims["exp"] - time.time() <= 300
+        assert "a-shared-secret-long-enough-for-hs256" not in request["authorization"]
 
 
 def test_the_rasa_client_says_clearly_when_rasa_is_unavailable() -> None:
@@ -435,18 +444,22 @@ def test_the_rasa_client_says_clearly_when_rasa_is_unavailable() -> None:
         messages = []
         async with stand_in_rasa(status=500) as (url, _seen):
             with pytest.raises(RasaUnavailable) as refused:
-                await RasaClient(url, "secret-token").pause("conv-1")
+                await RasaClient(url, "a-shared-secret-long-enough-for-hs256").pause("conv-1")
             messages.append(str(refused.value))
         with pytest.raises(RasaUnavailable) as unreachable:
-            await RasaClient("http://127.0.0.1:9", "secret-token", timeout=2).tracker("conv-1")
+            await RasaClient(
+                "http://127.0.0.1:9", "a-shared-secret-long-enough-for-hs256", timeout=2
+            ).tracker("conv-1")
         messages.append(str(unreachable.value))
         with pytest.raises(UnaddressableConversation):
-            await RasaClient("http://127.0.0.1:9", "secret-token").pause("has a space")
+            await RasaClient("http://127.0.0.1:9", "a-shared-secret-long-enough-for-hs256").pause(
+                "has a space"
+            )
         return messages
 
     refused, unreachable = asyncio.run(failures())
     assert "HTTP 500" in refused and "could not be reached" in unreachable
-    assert "secret-token" not in refused + unreachable
+    assert "a-shared-secret-long-enough-for-hs256" not in refused + unreachable
 
 
 # --- the transcript, from Rasa's events --------------------------------------------------------
@@ -660,12 +673,12 @@ def test_the_app_runs_the_watcher_in_the_background(
 
 # --- settings and the command line -------------------------------------------------------------
 def test_settings_come_from_the_environment_with_loopback_defaults(tmp_path: Path) -> None:
-    (tmp_path / "rasa-api-token").write_text("file-token\n")
+    (tmp_path / "rasa-jwt-secret").write_text("file-secret\n")
     defaults = load_api_settings({"SEN_DATA_DIR": str(tmp_path)})
     assert defaults == AdviserApiSettings(
         handoff_db_url=f"sqlite:///{tmp_path / 'handoff.db'}",
         rasa_url="http://127.0.0.1:5005",
-        rasa_token="file-token",
+        rasa_jwt_secret="file-secret",
         events_db_url=f"sqlite:///{tmp_path / 'events.db'}",
         port=5056,
         run_watcher=True,
@@ -675,15 +688,15 @@ def test_settings_come_from_the_environment_with_loopback_defaults(tmp_path: Pat
             "SEN_DATA_DIR": str(tmp_path),
             "SEN_HANDOFF_DB_URL": "postgresql://db/handoff",
             "SEN_RASA_URL": "http://127.0.0.1:15005",
-            "SEN_RASA_TOKEN": "env-token",
+            "SEN_RASA_JWT_SECRET": "env-secret",
             "SEN_EVENTS_DB_URL": "sqlite:////srv/events.db",
             "SEN_ADVISER_API_PORT": "15056",
             "SEN_HANDOFF_WATCHER": "0",
         }
     )
-    assert (chosen.handoff_db_url, chosen.rasa_token, chosen.port) == (
+    assert (chosen.handoff_db_url, chosen.rasa_jwt_secret, chosen.port) == (
         "postgresql://db/handoff",
-        "env-token",
+        "env-secret",
         15056,
     )
     assert chosen.rasa_url == "http://127.0.0.1:15005" and not chosen.run_watcher

@@ -64,6 +64,7 @@ from bot.channels.twilio import (
     twilio_signature,
 )
 from bot.channels.twilio import signature_matches as twilio_signature_matches
+from bot.limits import RATE_LIMITED_REPLY
 from tests.platform_recorder import PlatformRecorder
 from tests.serving import serving
 
@@ -888,3 +889,26 @@ def test_registering_the_telegram_webhook_sends_the_secret_token(platform, monke
     assert channels_cli.main(["telegram-webhook", "http://insecure.example.org/x"]) == 2
     assert channels_cli.main(["status"]) == 0
     assert "Telegram: on" in capsys.readouterr().out
+
+
+def test_a_conversation_over_its_rate_limit_is_told_once_to_wait_and_rasa_never_sees_it(
+    platform, monkeypatch
+):
+    monkeypatch.setenv("SEN_RATE_LIMIT", "2/60")
+    agent = FakeAgent()
+    with served(configured_channels(platform.url), agent) as url:
+        for update_id in range(20, 25):
+            assert post_telegram(url, telegram_update(update_id, f"message {update_id}")).ok
+        assert post_telegram(url, telegram_update(30, "another parent", chat=43)).ok
+    assert [(m.sender_id, m.text) for m in agent.messages] == [
+        ("telegram:42", "message 20"),
+        ("telegram:42", "message 21"),
+        ("telegram:43", "another parent"),
+    ]
+    sent = [(r.json["chat_id"], r.json["text"]) for r in platform.requests]
+    assert sent == [
+        (42, "An answer."),
+        (42, "An answer."),
+        (42, RATE_LIMITED_REPLY),
+        (43, "An answer."),
+    ]

@@ -303,8 +303,8 @@ def button_titles(record: Recorded, channel: str) -> list[str]:
 
 
 def slots(servers: Servers, conversation: str) -> dict:
-    url = f"{servers.url}/conversations/{conversation}/tracker?token={servers.token}"
-    return requests.get(url, timeout=30).json()["slots"]
+    url = f"{servers.url}/conversations/{conversation}/tracker"
+    return requests.get(url, headers=servers.api_headers(), timeout=30).json()["slots"]
 
 
 def adviser(servers: Servers, method: str, path: str, body: dict | None = None):

@@ -143,7 +143,7 @@ def settings(tmp_path: Path) -> ConsoleSettings:
         events_db_url=f"sqlite:///{tmp_path / 'events.db'}",
         tracker_db_url=f"sqlite:///{tmp_path / 'rasa.db'}",
         rasa_url="http://127.0.0.1:9",
-        rasa_token="test-token",
+        rasa_jwt_secret="a-test-secret-that-is-long-enough",
         secure_cookies=False,  # requests keeps Secure cookies from plain-http test servers
     )
 
@@ -511,7 +511,7 @@ def test_retention_deletes_only_what_is_older_than_the_period(
 
 def test_create_user_from_the_command_line(settings, monkeypatch, capsys, tmp_path) -> None:
     monkeypatch.setenv("SEN_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("SEN_RASA_TOKEN", "x")
+    monkeypatch.setenv("SEN_RASA_JWT_SECRET", "a-test-secret-that-is-long-enough")
     monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
     assert console_main(["create-user", "kim", "Kim", "--password-stdin"]) == 2
     assert "at least 12" in capsys.readouterr().err

@@ -19,6 +19,8 @@
   if (!script || window.SENWidget) return;
 
   var MAX_CHARS = 4000;
+  var RATE_LIMITED_TEXT =
+    "You're sending messages very quickly. Please wait a moment and try again.";
   var QUEUE_POLL_MS = 15000;
   var SAFE_PROTOCOLS = ["http:", "https:", "mailto:", "tel:"];
   var DEFAULT_COLOR = "#1d4f91";
@@ -432,6 +434,11 @@
             state.confirmed = false;
             state.outbox.push(emit);
             state.socket.emit("session_request", { token: null });
+            return;
+          }
+          if (ack && ack.error === "rate_limited") {
+            markFailed(node, RATE_LIMITED_TEXT);
+            flash(RATE_LIMITED_TEXT);
             return;
           }
           markFailed(node, "Not sent: please try again.");

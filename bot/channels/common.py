@@ -10,7 +10,9 @@ caller sends is read before it is known to come from the platform:
    but never the body, and nothing reaches Rasa;
 4. a verified payload that is not what the platform documents: 400 (a short reason, no trace);
 5. each message, once (platforms retry, so their message ids are remembered for a while), goes to
-   Rasa as the parent's ``UserMessage``.
+   Rasa as the parent's ``UserMessage``, unless the conversation is over ``SEN_RATE_LIMIT``
+   (bot.limits): then the parent is told, once per window, to wait a moment (a reply for every
+   refused message would itself flood them, and each SMS costs), and Rasa never sees it.
 
 Replies go through an ``OutputChannel`` that knows the recipient from the conversation id alone
 (``telegram:<chat id>``, ``sms:+44…``, ``whatsapp:+44…``, ``messenger:<PSID>``), because Rasa
@@ -37,6 +39,9 @@ from rasa.shared.core.events import BotUttered
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+
+from bot.limits import RATE_LIMITED_REPLY, RateLimiter, rate_limiter
+from bot.trouble import handle_or_apologise
 
 logger = logging.getLogger("bot.channels")
 
@@ -386,6 +391,8 @@ class WebhookInput(InputChannel):
         self.settings = settings
         self.api = PlatformApi(self.platform)
         self.recent = RecentIds()
+        self.limiter = rate_limiter()
+        self.notices = RateLimiter(1, self.limiter.window)  # "please wait", once a window
 
     @classmethod
     def settings_from_env(cls, env: Mapping[str, str]) -> Any | None:
@@ -487,12 +494,21 @@ class WebhookInput(InputChannel):
                 logger.info("%s: ignored a message delivered again.", self.platform)
                 continue
             await self.acknowledge(incoming)
+            if not self.limiter.allow(incoming.sender_id):
+                logger.warning("%s: a conversation is over its rate limit.", self.platform)
+                if self.notices.allow(incoming.sender_id):
+                    await output.send_response(incoming.sender_id, {"text": RATE_LIMITED_REPLY})
+                continue
             if incoming.text is None:
                 await output.send_response(incoming.sender_id, {"text": UNSUPPORTED_REPLY})
                 continue
             try:
                 message = await self.user_message(request, incoming, output)
-                await on_new_message(message)
+                # Rasa silent (action server down): the parent gets bot.trouble's reply; an
+                # error is left to the note below.
+                await handle_or_apologise(
+                    request.app, message, on_new_message, reraise=True, apologise_on_error=False
+                )
             except Exception:  # the platform gets its 200 (else it retries); the parent a note
                 logger.exception("%s: a parent's message could not be handled.", self.platform)
                 await output.send_response(incoming.sender_id, {"text": FAILED_REPLY})

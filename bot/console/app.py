@@ -41,7 +41,7 @@ from bot.handoff_desk import DeskError, HandoffDesk
 from bot.knowledge import expected_article_ids
 from bot.rasa_client import RasaClient
 from bot.redaction import redact
-from bot.servers import api_token
+from bot.servers import jwt_secret
 from bot.settings import load_settings
 from bot.transcripts import TranscriptStore
 
@@ -73,7 +73,7 @@ class ConsoleSettings:
     events_db_url: str  # Rasa's SQL event broker: the conversations
     tracker_db_url: str  # Rasa's SQL tracker store (erasure deletes there too)
     rasa_url: str
-    rasa_token: str
+    rasa_jwt_secret: str  # signs the short-lived JWTs RasaClient sends to Rasa's HTTP API
     port: int = 5057
     secure_cookies: bool = True
 
@@ -86,7 +86,7 @@ def load_console_settings(env: dict[str, str] | None = None) -> ConsoleSettings:
         events_db_url=base.events_db_url,
         tracker_db_url=env.get("SEN_TRACKER_DB_URL") or f"sqlite:///{base.data_dir / 'rasa.db'}",
         rasa_url=env.get("SEN_RASA_URL") or "http://127.0.0.1:5005",
-        rasa_token=env.get("SEN_RASA_TOKEN") or api_token(base.data_dir),
+        rasa_jwt_secret=env.get("SEN_RASA_JWT_SECRET") or jwt_secret(base.data_dir),
         port=int(env.get("SEN_CONSOLE_PORT") or 5057),
         secure_cookies=(env.get("SEN_CONSOLE_SECURE_COOKIES") or "1").strip().lower()
         not in ("0", "false", "no", "off"),
@@ -603,7 +603,7 @@ def create_app(settings: ConsoleSettings, client: RasaClient | None = None) -> S
     app.ctx.accounts = Accounts(settings.db_url)
     app.ctx.store = CaseStore(settings.db_url)
     app.ctx.desk = HandoffDesk(
-        app.ctx.store, client or RasaClient(settings.rasa_url, settings.rasa_token)
+        app.ctx.store, client or RasaClient(settings.rasa_url, settings.rasa_jwt_secret)
     )
     app.ctx.transcripts = TranscriptStore(settings.events_db_url, settings.db_url)
     app.ctx.corrections = Corrections(settings.db_url)

@@ -1,0 +1,152 @@
+"""Two Rasa servers and two action servers behind nginx, sharing PostgreSQL, Redis and RabbitMQ
+(bot.cluster): a conversation goes on whichever instance takes each message, messages sent at once
+are handled one at a time and in order, and a hand-off started on one instance is completed
+through the other."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from bot.cluster import Cluster
+from bot.handoff import CaseStore, Status
+from bot.profile import ProductionProfile
+from bot.servers import ROOT
+from tests.adviser_client import call_adviser_api
+from tests.socketio_parent import SocketParent
+
+MODEL = ROOT / "models" / "sen-assistant.tar.gz"
+
+pytestmark = pytest.mark.slow
+
+
+def wait_until(check, timeout: float = 20.0, what: str = "the condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"{what} did not happen within {timeout:.0f}s")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    assert MODEL.exists(), "Train first: `make train` (make test does this)."
+    run = secrets.token_hex(4)
+    profile = ProductionProfile(
+        postgres_url=f"postgresql://postgres@127.0.0.1:5432/sen_cluster_{run}",
+        tracker_db=f"sen_cluster_tracker_{run}",
+        redis_url="redis://127.0.0.1:6379/8",
+        rabbitmq_url="amqp://guest:guest@127.0.0.1:5672/",
+        rabbitmq_queue=f"sen_cluster_{run}",
+    )
+    cluster = Cluster(
+        MODEL, profile, instances=2, port=37000, data_dir=tmp_path_factory.mktemp("cluster"),
+        extra_env={"SEN_OPENING_HOURS": "Mon-Sun 00:00-23:59"}, with_console=False,
+    )  # fmt: skip
+    try:
+        with cluster:
+            cluster.store = CaseStore(profile.postgres_url)
+            cluster.adviser_token = cluster.store.add_adviser("sam", "Sam")
+            yield cluster
+    finally:
+        admin = sa.create_engine(
+            "postgresql://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT"
+        )
+        with admin.connect() as db:
+            for name in (f"sen_cluster_{run}", profile.tracker_db):
+                db.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def tracker_events(cluster: Cluster, conversation: str) -> list[dict]:
+    engine = sa.create_engine(cluster.profile.service_env()["SEN_TRACKER_DB_URL"])
+    with engine.connect() as db:
+        rows = db.execute(
+            sa.text("SELECT data FROM events WHERE sender_id = :s ORDER BY id"), {"s": conversation}
+        )
+        found = [json.loads(row[0]) for row in rows]
+    engine.dispose()
+    return found
+
+
+def test_a_conversation_goes_on_whichever_instance_takes_each_message(cluster):
+    first = SocketParent(cluster.instance_url(0)).connect()
+    first.messages()
+    first.say("zxq blorp frizzle")  # not understood: one miss, kept in the tracker
+    first.replies()
+    first.close()
+    second = SocketParent(cluster.instance_url(1), token=first.token).connect()
+    try:
+        assert second.session_id == first.session_id and not second.new
+        assert [m["text"] for m in second.history if m["from"] == "parent"] == ["zxq blorp frizzle"]
+        second.say("wibble wobble plonk")  # the second miss in a row, on the other instance
+        reply = second.replies()[-1]
+    finally:
+        second.close()
+    # Only an instance that saw the first miss knows this is the second one.
+    assert "I'm sorry I haven't been able to help" in reply
+
+
+def test_messages_sent_at_once_through_both_instances_are_handled_in_order(cluster):
+    a = SocketParent(cluster.instance_url(0)).connect()
+    b = SocketParent(cluster.instance_url(1), token=a.token).connect()
+    questions = [
+        "what is sen support",
+        "who is the senco",
+        "what is an iep",
+        "what is the graduated approach",
+        "what does an ep do",
+        "what is a send information report",
+    ]
+    try:
+        a.messages()
+        for i, question in enumerate(questions):  # alternating instances, without waiting
+            (a if i % 2 == 0 else b).say(question)
+            time.sleep(0.05)
+        wait_until(
+            lambda: a.acks.qsize() + b.acks.qsize() == len(questions), 90, "all acknowledgements"
+        )
+    finally:
+        a.close()
+        b.close()
+    events = tracker_events(cluster, a.session_id)
+    said = [e["text"] for e in events if e.get("event") == "user"]
+    assert said == questions, "lost, doubled or out of order"
+    kinds = [e["event"] for e in events if e.get("event") in ("user", "bot")]
+    assert kinds[-2 * len(questions) :] == ["user", "bot"] * len(questions), "interleaved"
+
+
+def test_a_hand_off_started_on_one_instance_is_completed_through_the_other(cluster):
+    def api(method, path, body=None):
+        return call_adviser_api(cluster.adviser_url, cluster.adviser_token, method, path, body)
+
+    cluster.store.set_available("sam", True)
+    parent = SocketParent(cluster.instance_url(0)).connect()  # the parent stays on instance 0
+    try:
+        parent.messages()
+        parent.say("can i talk to an adviser")
+        assert any("An adviser will join" in t for t in parent.replies())
+        case = wait_until(lambda: cluster.store.open_case_for(parent.session_id), what="a case")
+        # The adviser API reaches Rasa through nginx, which sends its calls round robin.
+        assert api("POST", f"/cases/{case.id}/claim", {})[0] == 200
+        for text in ("Hello, I'm Sam.", "How can I help?"):
+            assert api("POST", f"/cases/{case.id}/messages", {"text": text})[0] == 201
+        received = parent.replies()
+        assert "Sam (adviser): Hello, I'm Sam." in received
+        assert "Sam (adviser): How can I help?" in received
+        parent.say("it's about his reading")
+        parent.replies(wait=2)
+        status, body = api("GET", f"/cases/{case.id}")
+        assert "it's about his reading" in [m["text"] for m in body["transcript"]]
+        assert api("POST", f"/cases/{case.id}/close", {"outcome": "done"})[0] == 200
+        assert any("automated assistant again" in t for t in parent.replies())
+        assert cluster.store.get(case.id).status is Status.CLOSED
+    finally:
+        parent.close()
+        cluster.store.set_available("sam", False)

@@ -1,0 +1,305 @@
+"""Faults, end to end, on the production profile: a real Rasa server and action server whose
+PostgreSQL (tracker store), Redis (lock store, socket.io rooms) and RabbitMQ (event broker) are
+reached through cuttable proxies (tests/tcp_proxy.py). The machine's services themselves are
+never stopped: other tests use them at the same time. Each run has its own databases and queue.
+
+- the action server stops: the parent gets the polite trouble reply, and answers when it is back;
+- PostgreSQL restarts for 3 s mid-conversation: nothing is lost, the order is kept;
+- PostgreSQL is away longer than the retry budget (6 s here): the message is refused loudly
+  (``TRACKER NOT READ`` in Rasa's log, counted), the parent gets the trouble reply, PostgreSQL
+  keeps the conversation as it was, and it goes on afterwards;
+- Redis is away: the message is not handled (no lock), nothing of it is saved, REST gets the
+  trouble reply and the widget's page "not sent";
+- RabbitMQ is away: the conversation goes on, and every event reaches PostgreSQL's events table
+  through bot.broker_consumer once it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import secrets
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+from bot.profile import ProductionProfile, ensure_database
+from bot.servers import ROOT, Servers, _wait_for, die_with_parent, rasa_env
+from bot.tracker_store import NOT_READ, fault_counts
+from bot.trouble import TROUBLE_REPLY
+from tests.socketio_parent import SocketParent
+from tests.tcp_proxy import TcpProxy
+
+MODEL = ROOT / "models" / "sen-assistant.tar.gz"
+RASA_PORT, ACTIONS_PORT = 40005, 40055
+POSTGRES_PROXY, REDIS_PROXY, RABBITMQ_PROXY = 40032, 40079, 40072
+RETRY_SECONDS = 6
+ANSWER = "Source: SEN Support guidance"
+
+pytestmark = pytest.mark.slow
+
+
+def wait_until(check, timeout: float = 30.0, what: str = "the condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"{what} did not happen within {timeout:.0f}s")
+
+
+@pytest.fixture(scope="module")
+def rasa(tmp_path_factory):
+    assert MODEL.exists(), "Train first: `make train` (make test does this)."
+    run = secrets.token_hex(4)
+    profile = ProductionProfile(
+        postgres_url=f"postgresql://postgres@127.0.0.1:5432/sen_faults_{run}",
+        tracker_db=f"sen_faults_tracker_{run}",
+        redis_url="redis://127.0.0.1:6379/9",
+        rabbitmq_url="amqp://guest:guest@127.0.0.1:5672/",
+        rabbitmq_queue=f"sen_faults_{run}",
+    )
+    # Rasa reaches all three services through the proxies; the consumer, the cases and the test
+    # itself reach them directly.
+    proxied = dataclasses.replace(
+        profile,
+        postgres_url=f"postgresql://postgres@127.0.0.1:{POSTGRES_PROXY}/sen_faults_{run}",
+        redis_url=f"redis://127.0.0.1:{REDIS_PROXY}/9",
+        rabbitmq_url=f"amqp://guest:guest@127.0.0.1:{RABBITMQ_PROXY}/",
+    )
+    proxies = {
+        "postgres": TcpProxy(POSTGRES_PROXY, 5432).start(),
+        "redis": TcpProxy(REDIS_PROXY, 6379).start(),
+        "rabbitmq": TcpProxy(RABBITMQ_PROXY, 5672).start(),
+    }
+    ensure_database(profile.postgres_url)
+    data_dir = tmp_path_factory.mktemp("faults")
+    env = {
+        **profile.service_env(),
+        "SEN_SOCKETIO_REDIS_URL": proxied.redis_url,  # the same Redis as the lock store
+        "SEN_TRACKER_RETRY_SECONDS": str(RETRY_SECONDS),
+        "SEN_RATE_LIMIT": "off",
+    }
+    endpoints = proxied.write_endpoints(data_dir, f"http://127.0.0.1:{ACTIONS_PORT}/webhook")
+    consumer_log = (data_dir / "consumer.log").open("w")
+    consumer = subprocess.Popen(
+        [sys.executable, "-m", "bot.broker_consumer"], cwd=ROOT,
+        env=rasa_env({**env, "SEN_DATA_DIR": str(data_dir)}), stdout=consumer_log,
+        stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
+    )  # fmt: skip
+    servers = Servers(
+        MODEL, RASA_PORT, ACTIONS_PORT, adviser_port=None, data_dir=data_dir,
+        endpoints=endpoints, log_dir=data_dir / "logs", extra_env=env,
+    )  # fmt: skip
+    servers.profile, servers.proxies = profile, proxies
+    try:
+        with servers:
+            yield servers
+    finally:
+        consumer.terminate()
+        consumer.wait(20)
+        for proxy in proxies.values():
+            proxy.stop()
+        admin = sa.create_engine(
+            "postgresql://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT"
+        )
+        with admin.connect() as db:
+            for name in (f"sen_faults_{run}", profile.tracker_db):
+                db.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+        asyncio.run(_delete_queue(profile))
+
+
+async def _delete_queue(profile: ProductionProfile) -> None:
+    """The queue is durable: remove it (and Rasa's binding) after the run."""
+    import aio_pika
+
+    connection = await aio_pika.connect(profile.rabbitmq_url)
+    async with connection:
+        channel = await connection.channel()
+        await channel.queue_delete(profile.rabbitmq_queue)
+
+
+class RestParent:
+    """A parent on the REST channel (server-issued sender and token)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        session = requests.post(f"{url}/webhooks/rest/session", timeout=10).json()
+        self.sender, self.token = session["sender"], session["token"]
+
+    def say(self, text: str) -> list[str]:
+        body = {"sender": self.sender, "token": self.token, "message": text}
+        reply = requests.post(f"{self.url}/webhooks/rest/webhook", json=body, timeout=60)
+        assert reply.status_code == 200, reply.text
+        return [m.get("text", "") for m in reply.json()]
+
+
+def _events(url: str, conversation: str) -> list[dict]:
+    engine = sa.create_engine(url)
+    with engine.connect() as db:
+        if not sa.inspect(db).has_table("events"):
+            return []
+        rows = db.execute(
+            sa.text("SELECT data FROM events WHERE sender_id = :s ORDER BY id"), {"s": conversation}
+        )
+        found = [json.loads(row[0]) for row in rows]
+    engine.dispose()
+    return found
+
+
+def tracker_events(rasa, conversation: str) -> list[dict]:
+    return _events(rasa.profile.service_env()["SEN_TRACKER_DB_URL"], conversation)
+
+
+def said(events: list[dict]) -> list[tuple[str, str]]:
+    return [(e["event"], e.get("text") or "") for e in events if e.get("event") in ("user", "bot")]
+
+
+def parent_said(events: list[dict]) -> list[str]:
+    return [text for kind, text in said(events) if kind == "user"]
+
+
+def rasa_log(rasa) -> str:
+    return (rasa.log_dir / "rasa.log").read_text()
+
+
+# --- the action server -----------------------------------------------------------------------
+def test_with_the_action_server_down_the_parent_is_answered_politely_until_it_is_back(rasa):
+    widget = SocketParent(rasa.url).connect()
+    rest = RestParent(rasa.url)
+    try:
+        widget.messages()  # the introduction (an action, so the action server must be up)
+        actions = rasa.processes[0]
+        actions.terminate()
+        actions.wait(20)
+
+        assert rest.say("what does a senco do") == [TROUBLE_REPLY]
+        widget.say("what does a senco do")
+        assert widget.replies() == [TROUBLE_REPLY]
+        assert widget.acks.get(timeout=10) == {"ok": True}  # the message itself was received
+
+        log_path = rasa.log_dir / "actions-again.log"
+        log = log_path.open("w")
+        again = subprocess.Popen(
+            [sys.executable, "-m", "bot.action_server", "--port", str(ACTIONS_PORT)], cwd=ROOT,
+            env=rasa_env({"SEN_DATA_DIR": str(rasa.data_dir), **rasa.extra_env}), stdout=log,
+            stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
+        )  # fmt: skip
+        rasa.processes[0] = again  # stopped with the others
+        _wait_for(f"http://127.0.0.1:{ACTIONS_PORT}/health", 120, again, log_path)
+
+        replies = rest.say("what does a senco do")
+        assert any(ANSWER in text for text in replies), replies
+        widget.say("what is sen support")
+        replies = widget.replies()
+        assert any(ANSWER in text for text in replies), replies
+    finally:
+        widget.close()
+    # The parent's messages were kept meanwhile (the trouble reply is sent, not recorded).
+    assert parent_said(tracker_events(rasa, rest.sender)) == ["what does a senco do"] * 2
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------
+def test_a_postgresql_restart_mid_conversation_loses_no_message_and_keeps_the_order(rasa):
+    proxy = rasa.proxies["postgres"]
+    parent = RestParent(rasa.url)
+    questions = ["what does a senco do", "what is sen support", "what is the graduated approach"]
+    assert any(ANSWER in t for t in parent.say(questions[0]))
+    proxy.cut()  # PostgreSQL "restarting": every connection dropped, new ones refused
+    threading.Timer(3, proxy.restore).start()
+    started = time.monotonic()
+    assert any(ANSWER in t for t in parent.say(questions[1]))  # waited for it, then answered
+    assert time.monotonic() - started >= 2
+    assert any(ANSWER in t for t in parent.say(questions[2]))
+    events = tracker_events(rasa, parent.sender)
+    assert parent_said(events) == questions
+    kinds = [kind for kind, _ in said(events)]
+    assert kinds[-6:] == ["user", "bot"] * 3, "an answer is missing or out of order"
+    assert "could not read a tracker" in rasa_log(rasa)  # the retries did happen
+
+
+def test_a_postgresql_outage_longer_than_the_retry_budget_is_reported_and_nothing_is_mangled(
+    rasa,
+):
+    proxy = rasa.proxies["postgres"]
+    parent = RestParent(rasa.url)
+    assert any(ANSWER in t for t in parent.say("what does a senco do"))
+    before = tracker_events(rasa, parent.sender)
+    faults_before = fault_counts(rasa.data_dir)["not_read"]
+    proxy.cut()
+    try:
+        started = time.monotonic()
+        reply = parent.say("what is sen support")
+        waited = time.monotonic() - started
+    finally:
+        proxy.restore()
+    # The parent: the trouble reply after the retry budget, not an answer from a blank slate.
+    assert reply == [TROUBLE_REPLY]
+    assert RETRY_SECONDS - 1 <= waited <= RETRY_SECONDS + 15
+    # Operations: a loud line in Rasa's log and a count.
+    assert f"{NOT_READ}: conversation {parent.sender} could not be read" in rasa_log(rasa)
+    assert fault_counts(rasa.data_dir)["not_read"] == faults_before + 1
+    # PostgreSQL: the conversation exactly as it was; the refused message is not in it.
+    assert tracker_events(rasa, parent.sender) == before
+    # And it goes on, with its history (the session did not start again).
+    assert any(ANSWER in t for t in parent.say("what is the graduated approach"))
+    events = tracker_events(rasa, parent.sender)
+    assert parent_said(events) == ["what does a senco do", "what is the graduated approach"]
+    assert [e["event"] for e in events].count("session_started") == 1
+
+
+# --- Redis -----------------------------------------------------------------------------------
+def test_with_redis_down_a_message_is_refused_politely_and_nothing_of_it_is_saved(rasa):
+    proxy = rasa.proxies["redis"]
+    parent = RestParent(rasa.url)
+    widget = SocketParent(rasa.url).connect()
+    try:
+        widget.messages()
+        assert any(ANSWER in t for t in parent.say("what does a senco do"))
+        before = tracker_events(rasa, parent.sender)
+        proxy.cut()
+        try:
+            assert parent.say("what is sen support") == [TROUBLE_REPLY]
+            widget.say("what is sen support")
+            # socket.io's rooms live in Redis too, so no reply can reach the page; the
+            # acknowledgement does, and the page marks the message "not sent".
+            assert widget.acks.get(timeout=30) == {"ok": False, "error": "server"}
+        finally:
+            proxy.restore()
+        assert tracker_events(rasa, parent.sender) == before, "half of the message was saved"
+        assert parent_said(tracker_events(rasa, widget.session_id)) == []
+        assert any(ANSWER in t for t in parent.say("what is the graduated approach"))
+    finally:
+        widget.close()
+
+
+# --- RabbitMQ --------------------------------------------------------------------------------
+def test_with_rabbitmq_down_the_conversation_goes_on_and_every_event_arrives_later(rasa):
+    proxy = rasa.proxies["rabbitmq"]
+    parent = RestParent(rasa.url)
+    proxy.cut()
+    try:
+        for question in ("what does a senco do", "what is sen support"):
+            assert any(ANSWER in t for t in parent.say(question))
+        time.sleep(2)
+        copied = _events(rasa.profile.postgres_url, parent.sender)
+        assert copied == [], "an event got through while RabbitMQ was away"
+    finally:
+        proxy.restore()
+    stored = tracker_events(rasa, parent.sender)
+
+    def all_copied() -> list[dict]:
+        copied = _events(rasa.profile.postgres_url, parent.sender)
+        return copied if len(copied) >= len(stored) else []
+
+    copied = wait_until(all_copied, 90, "the events' arrival after RabbitMQ came back")
+    key = lambda e: (e["event"], e.get("timestamp"), e.get("text"))  # noqa: E731
+    assert sorted(map(key, copied)) == sorted(map(key, stored)), "lost or doubled events"

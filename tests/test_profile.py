@@ -1,0 +1,40 @@
+"""The production profile's endpoints, as Rasa itself reads them (no services needed)."""
+
+from __future__ import annotations
+
+from bot.profile import ProductionProfile
+
+
+def test_rasa_reads_the_production_endpoints_with_every_value_intact(tmp_path):
+    from rasa.core.utils import AvailableEndpoints
+
+    profile = ProductionProfile(
+        postgres_url="postgresql://sen:p%40ss%22word@db.internal:5433/sen",
+        tracker_db="sen_tracker",
+        redis_url="redis://:red%3Apass@cache.internal:6380/3",
+        rabbitmq_url="amqp://mq:secret@broker.internal:5672/sen-vhost",
+        rabbitmq_queue="sen_events",
+    )
+    path = profile.write_endpoints(tmp_path, "http://127.0.0.1:5055/webhook")
+    assert oct(path.stat().st_mode & 0o777) == "0o600"  # it holds passwords
+    endpoints = AvailableEndpoints.read_endpoints(str(path))
+    tracker, lock, broker = endpoints.tracker_store, endpoints.lock_store, endpoints.event_broker
+    assert tracker.type == "bot.tracker_store.ResilientSQLTrackerStore"  # retries, reports
+    assert (tracker.url, tracker.kwargs["db"], tracker.kwargs["dialect"]) == (
+        "db.internal",
+        "sen_tracker",
+        "postgresql",
+    )
+    assert tracker.kwargs["password"] == 'p@ss"word' and tracker.kwargs["port"] == 5433
+    assert (lock.type, lock.url, lock.kwargs["db"]) == ("redis", "cache.internal", 3)
+    assert lock.kwargs["password"] == "red:pass"
+    assert broker.type == "pika" and broker.url == "amqp://mq:secret@broker.internal:5672/sen-vhost"
+    assert broker.kwargs["queues"] == ["sen_events"]
+    assert endpoints.action.url == "http://127.0.0.1:5055/webhook"
+
+
+def test_our_services_use_postgresql_and_share_socketio_rooms_through_redis():
+    env = ProductionProfile.from_env({"SEN_POSTGRES_URL": "postgresql://u@h/sen"}).service_env()
+    assert env["SEN_HANDOFF_DB_URL"] == env["SEN_EVENTS_DB_URL"] == "postgresql://u@h/sen"
+    assert env["SEN_TRACKER_DB_URL"] == "postgresql://u@h/sen_tracker"
+    assert env["SEN_SOCKETIO_REDIS_URL"] == "redis://127.0.0.1:6379/1"

@@ -1,0 +1,273 @@
+"""The security rules, each checked against the real servers (Rasa, the action server and the
+adviser API, started as `make run` starts them): a test per rule, which fails if it is broken.
+
+- Rasa's HTTP API takes only a valid JWT in the Authorization header; no CORS origin is allowed.
+- The action server (and every other server) can't be reached on a non-loopback address.
+- The REST channel writes only into conversations the server issued to the caller.
+- Bodies over 64 KB get 413; a conversation over its rate limit is told clearly to wait.
+- Rasa's telemetry is off in the server's environment.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import jwt
+import pytest
+
+from bot.limits import RATE_LIMITED_REPLY
+from bot.rasa_client import api_jwt
+from bot.servers import Servers, rasa_env
+from tests.socketio_parent import SocketParent
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = ROOT / "models" / "sen-assistant.tar.gz"
+RASA_PORT, ACTIONS_PORT, ADVISER_PORT = 35005, 35055, 35056
+RATE = 4  # messages per conversation per minute, for these servers
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    assert MODEL.exists(), "Train first: `make train` (make test does this)."
+    data_dir = tmp_path_factory.mktemp("security-data")
+    extra = {"SEN_RATE_LIMIT": f"{RATE}/60"}
+    with Servers(
+        MODEL, RASA_PORT, ACTIONS_PORT, ADVISER_PORT, data_dir=data_dir, extra_env=extra
+    ) as s:
+        yield s
+
+
+def request(
+    servers, path: str, body: bytes | dict | None = None, headers: dict | None = None
+) -> tuple[int, dict, object]:
+    """(status, headers, JSON or text) for one request to Rasa."""
+    data = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
+    call = urllib.request.Request(
+        servers.url + path,
+        data=data,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+    try:
+        with urllib.request.urlopen(call, timeout=30) as reply:
+            status, got, raw = reply.status, dict(reply.headers), reply.read()
+    except urllib.error.HTTPError as error:
+        status, got, raw = error.code, dict(error.headers), error.read()
+    try:
+        return status, got, json.loads(raw or b"null")
+    except ValueError:
+        return status, got, raw.decode(errors="replace")
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def rasa_process(servers) -> subprocess.Popen:
+    [rasa] = [p for p in servers.processes if "bot.rasa_run" in p.args]
+    return rasa
+
+
+# --- the HTTP API: a JWT, and nothing else -----------------------------------------------------
+def test_the_http_api_answers_a_valid_jwt(servers):
+    status, _, body = request(servers, "/status", headers=servers.api_headers())
+    assert status == 200 and "model_id" in body
+    status, _, tracker = request(
+        servers, "/conversations/nobody/tracker", headers=servers.api_headers()
+    )
+    assert status == 200 and tracker["sender_id"] == "nobody"
+
+
+def test_the_http_api_refuses_a_request_without_a_jwt(servers):
+    assert request(servers, "/status")[0] == 401
+    assert request(servers, "/conversations/nobody/tracker")[0] == 401
+
+
+def test_the_http_api_refuses_a_jwt_signed_with_another_secret(servers):
+    forged = api_jwt("not-the-servers-secret-but-just-as-long!")
+    assert request(servers, "/status", headers=bearer(forged))[0] == 401
+
+
+def test_the_http_api_refuses_an_expired_jwt(servers):
+    expired = api_jwt(servers.jwt_secret, now=time.time() - 3600)
+    assert request(servers, "/status", headers=bearer(expired))[0] == 401
+
+
+def test_the_http_api_refuses_an_unsigned_jwt(servers):
+    claims = {"user": {"username": "x", "role": "admin"}, "exp": int(time.time()) + 300}
+    unsigned = jwt.encode(claims, key=None, algorithm="none")
+    assert request(servers, "/status", headers=bearer(unsigned))[0] == 401
+
+
+def test_a_token_in_the_query_string_no_longer_works(servers):
+    for token in (servers.jwt_secret, api_jwt(servers.jwt_secret)):
+        assert request(servers, f"/status?token={token}")[0] == 401
+    stale = servers.data_dir / "rasa-api-token"  # what --auth-token used to be given
+    if stale.exists():
+        assert request(servers, f"/status?token={stale.read_text().strip()}")[0] == 401
+
+
+def test_a_user_role_jwt_reaches_only_its_own_conversation(servers):
+    claims = {"user": {"username": "alice", "role": "user"}, "exp": int(time.time()) + 300}
+    alice = bearer(jwt.encode(claims, servers.jwt_secret, algorithm="HS256"))
+    assert request(servers, "/conversations/alice/tracker", headers=alice)[0] == 200
+    assert request(servers, "/conversations/bob/tracker", headers=alice)[0] == 403
+
+
+def test_no_browser_origin_may_call_the_http_api(servers):
+    origin = {"Origin": "https://evil.example", **servers.api_headers()}
+    _, headers, _ = request(servers, "/status", headers=origin)
+    assert not any(h.lower().startswith("access-control-allow") for h in headers), headers
+
+
+def test_the_jwt_secret_is_not_on_rasas_command_line(servers):
+    rasa = rasa_process(servers)
+    command = Path(f"/proc/{rasa.pid}/cmdline").read_bytes().decode()
+    assert servers.jwt_secret not in command
+    assert "--auth-token" not in command and "--cors" not in command
+    assert "--enable-api" in command
+
+
+# --- listening on loopback only ----------------------------------------------------------------
+def non_loopback_addresses() -> set[str]:
+    """This machine's IPv4 addresses other than 127.x, from the routing table and `ip`."""
+    found: set[str] = set()
+    for target in ("192.0.2.1", "10.255.255.255", "8.8.8.8"):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.connect((target, 9))  # UDP: picks a source address, sends nothing
+                found.add(probe.getsockname()[0])
+            except OSError:
+                pass
+    try:
+        listing = subprocess.run(
+            ["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True, timeout=10
+        ).stdout
+        found.update(line.split()[3].split("/")[0] for line in listing.splitlines())
+    except (OSError, IndexError, subprocess.SubprocessError):
+        pass
+    return {address for address in found if not address.startswith("127.")}
+
+
+def connect_error(address: str, port: int) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(3)
+        return probe.connect_ex((address, port))
+
+
+def test_the_action_server_and_the_others_cannot_be_reached_off_loopback(servers):
+    addresses = non_loopback_addresses()
+    if not addresses:
+        pytest.skip("this machine has no non-loopback IPv4 address to try")
+    for port in (ACTIONS_PORT, RASA_PORT, ADVISER_PORT):
+        assert connect_error("127.0.0.1", port) == 0, "the server is up on loopback"
+        for address in addresses:
+            assert connect_error(address, port) == errno.ECONNREFUSED, (address, port)
+
+
+# --- the REST channel: server-issued, signed ids -----------------------------------------------
+def test_a_rest_caller_cannot_write_into_a_conversation_by_choosing_its_id(servers):
+    status, _, mine = request(servers, "/webhooks/rest/session", b"")
+    assert status == 200
+    _, _, theirs = request(servers, "/webhooks/rest/session", b"")
+    assert mine["sender"] != theirs["sender"]
+    attempts = [
+        {"sender": "chosen-id", "message": "hello"},
+        {"sender": theirs["sender"], "message": "hello"},
+        {"sender": theirs["sender"], "token": mine["token"], "message": "hello"},
+        {
+            "sender": theirs["sender"],
+            "token": mine["token"].replace(mine["sender"], theirs["sender"]),
+            "message": "hello",
+        },
+    ]
+    for attempt in attempts:
+        status, _, body = request(servers, "/webhooks/rest/webhook", attempt)
+        assert status == 403 and body["error"] == "session", attempt
+    for conversation in ("chosen-id", theirs["sender"]):
+        _, _, tracker = request(
+            servers, f"/conversations/{conversation}/tracker", headers=servers.api_headers()
+        )
+        assert not [e for e in tracker["events"] if e["event"] == "user"], conversation
+    status, _, replies = request(
+        servers, "/webhooks/rest/webhook", {**mine, "message": "what is a senco"}
+    )
+    assert status == 200 and replies
+
+
+def test_rasas_own_rest_channel_is_not_enabled():
+    credentials = (ROOT / "credentials.yml").read_text().splitlines()
+    assert "rest:" not in [line.strip() for line in credentials]
+    assert "bot.rest_channel.SignedRestInput:" in credentials
+
+
+# --- size and rate limits ----------------------------------------------------------------------
+def test_bodies_over_64_kb_are_refused_with_413_everywhere(servers):
+    big = json.dumps({"sender": "x", "token": "x", "message": "x" * (70 * 1024)}).encode()
+    for path in ("/webhooks/rest/webhook", "/webhooks/telegram/webhook"):
+        assert request(servers, path, big)[0] == 413, path
+    events = json.dumps([{"event": "bot", "text": "x" * (70 * 1024)}]).encode()
+    path = "/conversations/big/tracker/events"
+    assert request(servers, path, events, headers=servers.api_headers())[0] == 413
+    # Just under the limit is read (and refused for what it is, not for its size).
+    under = json.dumps({"sender": "x", "token": "x", "message": "x" * (60 * 1024)}).encode()
+    assert request(servers, "/webhooks/rest/webhook", under)[0] == 403
+
+
+def test_a_rest_conversation_over_its_rate_limit_gets_429_and_a_clear_sentence(servers):
+    _, _, mine = request(servers, "/webhooks/rest/session", b"")
+    for _ in range(RATE):
+        assert request(servers, "/webhooks/rest/webhook", {**mine, "message": "hello"})[0] == 200
+    status, headers, body = request(servers, "/webhooks/rest/webhook", {**mine, "message": "hi"})
+    assert status == 429
+    assert body == {"error": "rate_limited", "message": RATE_LIMITED_REPLY}
+    assert int(headers["Retry-After"]) >= 1
+    _, _, other = request(servers, "/webhooks/rest/session", b"")
+    assert request(servers, "/webhooks/rest/webhook", {**other, "message": "hello"})[0] == 200
+
+
+def test_a_widget_conversation_over_its_rate_limit_is_refused_with_a_clear_sentence(servers):
+    parent = SocketParent(servers.url).connect()
+    try:
+        acks = [
+            parent.call("user_uttered", {"message": "hello", "token": parent.token})
+            for _ in range(RATE + 1)
+        ]
+    finally:
+        parent.close()
+    assert acks[:RATE] == [{"ok": True}] * RATE
+    assert acks[RATE] == {"ok": False, "error": "rate_limited", "message": RATE_LIMITED_REPLY}
+    _, _, tracker = request(
+        servers, f"/conversations/{parent.session_id}/tracker", headers=servers.api_headers()
+    )
+    assert len([e for e in tracker["events"] if e["event"] == "user"]) == RATE
+
+
+# --- telemetry ---------------------------------------------------------------------------------
+def test_rasa_runs_with_telemetry_off(servers):
+    raw = Path(f"/proc/{rasa_process(servers).pid}/environ").read_bytes()
+    env = dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
+    assert env.get("RASA_TELEMETRY_ENABLED") == "false"
+    check = "import rasa.telemetry as t; print(t.is_telemetry_enabled())"
+    answer = subprocess.run(
+        [sys.executable, "-c", check], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert answer.stdout.strip() == "False", answer.stderr[-2000:]
+
+
+@pytest.mark.parametrize("callers", [None, "true"])
+def test_telemetry_is_off_whatever_the_callers_environment_says(monkeypatch, callers):
+    if callers is None:
+        monkeypatch.delenv("RASA_TELEMETRY_ENABLED", raising=False)
+    else:
+        monkeypatch.setenv("RASA_TELEMETRY_ENABLED", callers)
+    assert rasa_env()["RASA_TELEMETRY_ENABLED"] == "false"
