@@ -7,7 +7,7 @@ In one run, for 1 and then 2 instances: starts ``bot.cluster.Cluster`` on the pr
 its own, removed afterwards), warms it up, and runs Locust (``bench/load/locustfile.py``, from
 ``.venv-load``) twice against nginx:
 
-- ``latency``: 32 parents at once, each thinking 1-3 s between messages (the latency target);
+- ``latency``: 32 parents at once, each thinking 5-15 s between messages (the latency target);
 - ``throughput``: 32 parents sending their next message as soon as the last is answered (the
   most the cluster can do).
 
@@ -364,10 +364,10 @@ def bounds(runs: Sequence[Mapping[str, Any]], cores: int) -> list[str]:
         )
     lines.append(
         f"In the one-instance throughput run Rasa alone used {rasa_cores(one):.2f} cores and the "
-        f"machine was {one['cpu']['machine_cores']:.2f} of {cores} cores busy. Rasa runs its "
-        "model on TensorFlow's own threads, so one instance is not limited to one core: a "
-        "second instance can only use what the first leaves, and Locust (the load generator), "
-        "PostgreSQL and RabbitMQ share the same cores."
+        f"machine was {one['cpu']['machine_cores']:.2f} of {cores} cores busy. Each server runs "
+        "one compute thread (bot.servers.rasa_env), so one Rasa instance uses at most about one "
+        "core: a second instance uses the other, shared with Locust (the load generator), "
+        "PostgreSQL, RabbitMQ and the broker consumer."
     )
     other = max((r.get("cpu") or {}).get("groups", {}).get(OTHER, 0.0) for r in runs)
     lines.append(
@@ -673,8 +673,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="15 s runs: a smoke test")
     parser.add_argument("--users", type=int, default=32, help="conversations at once")
     parser.add_argument("--spawn-rate", type=int, default=8, help="users started per second")
-    parser.add_argument("--think-min", type=float, default=1.0)
-    parser.add_argument("--think-max", type=float, default=3.0)
+    # A parent reads an answer (~30 s for 120 words) and types the next question: 5-15 s between
+    # messages is already faster than most; --think-min 1 --think-max 3 is a stress variant.
+    parser.add_argument("--think-min", type=float, default=5.0)
+    parser.add_argument("--think-max", type=float, default=15.0)
     parser.add_argument("--instances", default="1,2", help="cluster sizes, e.g. 1,2")
     parser.add_argument(
         "--port", type=int, default=BASE_PORT, help="nginx; clusters use port..port+36"

@@ -82,8 +82,8 @@ def _close(**_: Any) -> None:
 class Parent(FastHttpUser):
     """One parent at a time: a new conversation each iteration, thinking between messages."""
 
-    # Think time is between the messages of a conversation (``--think-min``/``--think-max``);
-    # a new conversation starts straight after the last one ends.
+    # Think time comes before each message of a conversation (``--think-min``/``--think-max``),
+    # the first included; a new conversation starts straight after the last one ends.
     wait_time = staticmethod(lambda: 0)
     network_timeout = 60.0
     connection_timeout = 10.0
@@ -107,9 +107,10 @@ class Parent(FastHttpUser):
             except (ValueError, KeyError, TypeError):
                 reply.failure(f"no session (HTTP {reply.status_code})")
                 return
-        for number, turn in enumerate(turns):
-            if number:
-                self.think()
+        for turn in turns:
+            # Before the first message too: parents arrive at their own moments, not all in the
+            # same second (which would measure the start-up burst, not the steady load).
+            self.think()
             body = {"sender": sender, "token": token, "message": turn["text"]}
             with self.client.post(
                 "/webhooks/rest/webhook",
