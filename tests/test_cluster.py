@@ -5,18 +5,15 @@ through the other."""
 
 from __future__ import annotations
 
-import json
-import secrets
 import time
 
 import pytest
-import sqlalchemy as sa
 
 from bot.cluster import Cluster
 from bot.handoff import CaseStore, Status
-from bot.profile import ProductionProfile
 from bot.servers import ROOT
 from tests.adviser_client import call_adviser_api
+from tests.production import clean_up, events, run_profile, wait_until
 from tests.socketio_parent import SocketParent
 
 MODEL = ROOT / "models" / "sen-assistant.tar.gz"
@@ -24,27 +21,10 @@ MODEL = ROOT / "models" / "sen-assistant.tar.gz"
 pytestmark = pytest.mark.slow
 
 
-def wait_until(check, timeout: float = 20.0, what: str = "the condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"{what} did not happen within {timeout:.0f}s")
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     assert MODEL.exists(), "Train first: `make train` (make test does this)."
-    run = secrets.token_hex(4)
-    profile = ProductionProfile(
-        postgres_url=f"postgresql://postgres@127.0.0.1:5432/sen_cluster_{run}",
-        tracker_db=f"sen_cluster_tracker_{run}",
-        redis_url="redis://127.0.0.1:6379/8",
-        rabbitmq_url="amqp://guest:guest@127.0.0.1:5672/",
-        rabbitmq_queue=f"sen_cluster_{run}",
-    )
+    profile = run_profile("sen_cluster", redis_db=8)
     cluster = Cluster(
         MODEL, profile, instances=2, port=37000, data_dir=tmp_path_factory.mktemp("cluster"),
         extra_env={"SEN_OPENING_HOURS": "Mon-Sun 00:00-23:59"}, with_console=False,
@@ -55,24 +35,11 @@ def cluster(tmp_path_factory):
             cluster.adviser_token = cluster.store.add_adviser("sam", "Sam")
             yield cluster
     finally:
-        admin = sa.create_engine(
-            "postgresql://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT"
-        )
-        with admin.connect() as db:
-            for name in (f"sen_cluster_{run}", profile.tracker_db):
-                db.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        clean_up(profile)
 
 
 def tracker_events(cluster: Cluster, conversation: str) -> list[dict]:
-    engine = sa.create_engine(cluster.profile.service_env()["SEN_TRACKER_DB_URL"])
-    with engine.connect() as db:
-        rows = db.execute(
-            sa.text("SELECT data FROM events WHERE sender_id = :s ORDER BY id"), {"s": conversation}
-        )
-        found = [json.loads(row[0]) for row in rows]
-    engine.dispose()
-    return found
+    return events(cluster.profile.service_env()["SEN_TRACKER_DB_URL"], conversation)
 
 
 def test_a_conversation_goes_on_whichever_instance_takes_each_message(cluster):

@@ -16,10 +16,7 @@ never stopped: other tests use them at the same time. Each run has its own datab
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import json
-import secrets
 import subprocess
 import sys
 import threading
@@ -27,12 +24,12 @@ import time
 
 import pytest
 import requests
-import sqlalchemy as sa
 
-from bot.profile import ProductionProfile, ensure_database
+from bot.profile import ensure_database
 from bot.servers import ROOT, Servers, _wait_for, die_with_parent, rasa_env
 from bot.tracker_store import NOT_READ, fault_counts
 from bot.trouble import TROUBLE_REPLY
+from tests.production import clean_up, events, run_profile, wait_until
 from tests.socketio_parent import SocketParent
 from tests.tcp_proxy import TcpProxy
 
@@ -45,27 +42,11 @@ ANSWER = "Source: SEN Support guidance"
 pytestmark = pytest.mark.slow
 
 
-def wait_until(check, timeout: float = 30.0, what: str = "the condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"{what} did not happen within {timeout:.0f}s")
-
-
 @pytest.fixture(scope="module")
 def rasa(tmp_path_factory):
     assert MODEL.exists(), "Train first: `make train` (make test does this)."
-    run = secrets.token_hex(4)
-    profile = ProductionProfile(
-        postgres_url=f"postgresql://postgres@127.0.0.1:5432/sen_faults_{run}",
-        tracker_db=f"sen_faults_tracker_{run}",
-        redis_url="redis://127.0.0.1:6379/9",
-        rabbitmq_url="amqp://guest:guest@127.0.0.1:5672/",
-        rabbitmq_queue=f"sen_faults_{run}",
-    )
+    profile = run_profile("sen_faults", redis_db=9)
+    run = profile.rabbitmq_queue.rsplit("_", 1)[1]
     # Rasa reaches all three services through the proxies; the consumer, the cases and the test
     # itself reach them directly.
     proxied = dataclasses.replace(
@@ -107,24 +88,7 @@ def rasa(tmp_path_factory):
         consumer.wait(20)
         for proxy in proxies.values():
             proxy.stop()
-        admin = sa.create_engine(
-            "postgresql://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT"
-        )
-        with admin.connect() as db:
-            for name in (f"sen_faults_{run}", profile.tracker_db):
-                db.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-        asyncio.run(_delete_queue(profile))
-
-
-async def _delete_queue(profile: ProductionProfile) -> None:
-    """The queue is durable: remove it (and Rasa's binding) after the run."""
-    import aio_pika
-
-    connection = await aio_pika.connect(profile.rabbitmq_url)
-    async with connection:
-        channel = await connection.channel()
-        await channel.queue_delete(profile.rabbitmq_queue)
+        clean_up(profile)
 
 
 class RestParent:
@@ -142,21 +106,8 @@ class RestParent:
         return [m.get("text", "") for m in reply.json()]
 
 
-def _events(url: str, conversation: str) -> list[dict]:
-    engine = sa.create_engine(url)
-    with engine.connect() as db:
-        if not sa.inspect(db).has_table("events"):
-            return []
-        rows = db.execute(
-            sa.text("SELECT data FROM events WHERE sender_id = :s ORDER BY id"), {"s": conversation}
-        )
-        found = [json.loads(row[0]) for row in rows]
-    engine.dispose()
-    return found
-
-
-def tracker_events(rasa, conversation: str) -> list[dict]:
-    return _events(rasa.profile.service_env()["SEN_TRACKER_DB_URL"], conversation)
+def trackerevents(rasa, conversation: str) -> list[dict]:
+    return events(rasa.profile.service_env()["SEN_TRACKER_DB_URL"], conversation)
 
 
 def said(events: list[dict]) -> list[tuple[str, str]]:
@@ -204,7 +155,7 @@ def test_with_the_action_server_down_the_parent_is_answered_politely_until_it_is
     finally:
         widget.close()
     # The parent's messages were kept meanwhile (the trouble reply is sent, not recorded).
-    assert parent_said(tracker_events(rasa, rest.sender)) == ["what does a senco do"] * 2
+    assert parent_said(trackerevents(rasa, rest.sender)) == ["what does a senco do"] * 2
 
 
 # --- PostgreSQL ------------------------------------------------------------------------------
@@ -219,7 +170,7 @@ def test_a_postgresql_restart_mid_conversation_loses_no_message_and_keeps_the_or
     assert any(ANSWER in t for t in parent.say(questions[1]))  # waited for it, then answered
     assert time.monotonic() - started >= 2
     assert any(ANSWER in t for t in parent.say(questions[2]))
-    events = tracker_events(rasa, parent.sender)
+    events = trackerevents(rasa, parent.sender)
     assert parent_said(events) == questions
     kinds = [kind for kind, _ in said(events)]
     assert kinds[-6:] == ["user", "bot"] * 3, "an answer is missing or out of order"
@@ -232,7 +183,7 @@ def test_a_postgresql_outage_longer_than_the_retry_budget_is_reported_and_nothin
     proxy = rasa.proxies["postgres"]
     parent = RestParent(rasa.url)
     assert any(ANSWER in t for t in parent.say("what does a senco do"))
-    before = tracker_events(rasa, parent.sender)
+    before = trackerevents(rasa, parent.sender)
     faults_before = fault_counts(rasa.data_dir)["not_read"]
     proxy.cut()
     try:
@@ -248,10 +199,10 @@ def test_a_postgresql_outage_longer_than_the_retry_budget_is_reported_and_nothin
     assert f"{NOT_READ}: conversation {parent.sender} could not be read" in rasa_log(rasa)
     assert fault_counts(rasa.data_dir)["not_read"] == faults_before + 1
     # PostgreSQL: the conversation exactly as it was; the refused message is not in it.
-    assert tracker_events(rasa, parent.sender) == before
+    assert trackerevents(rasa, parent.sender) == before
     # And it goes on, with its history (the session did not start again).
     assert any(ANSWER in t for t in parent.say("what is the graduated approach"))
-    events = tracker_events(rasa, parent.sender)
+    events = trackerevents(rasa, parent.sender)
     assert parent_said(events) == ["what does a senco do", "what is the graduated approach"]
     assert [e["event"] for e in events].count("session_started") == 1
 
@@ -264,7 +215,7 @@ def test_with_redis_down_a_message_is_refused_politely_and_nothing_of_it_is_save
     try:
         widget.messages()
         assert any(ANSWER in t for t in parent.say("what does a senco do"))
-        before = tracker_events(rasa, parent.sender)
+        before = trackerevents(rasa, parent.sender)
         proxy.cut()
         try:
             assert parent.say("what is sen support") == [TROUBLE_REPLY]
@@ -274,8 +225,8 @@ def test_with_redis_down_a_message_is_refused_politely_and_nothing_of_it_is_save
             assert widget.acks.get(timeout=30) == {"ok": False, "error": "server"}
         finally:
             proxy.restore()
-        assert tracker_events(rasa, parent.sender) == before, "half of the message was saved"
-        assert parent_said(tracker_events(rasa, widget.session_id)) == []
+        assert trackerevents(rasa, parent.sender) == before, "half of the message was saved"
+        assert parent_said(trackerevents(rasa, widget.session_id)) == []
         assert any(ANSWER in t for t in parent.say("what is the graduated approach"))
     finally:
         widget.close()
@@ -290,14 +241,14 @@ def test_with_rabbitmq_down_the_conversation_goes_on_and_every_event_arrives_lat
         for question in ("what does a senco do", "what is sen support"):
             assert any(ANSWER in t for t in parent.say(question))
         time.sleep(2)
-        copied = _events(rasa.profile.postgres_url, parent.sender)
+        copied = events(rasa.profile.postgres_url, parent.sender)
         assert copied == [], "an event got through while RabbitMQ was away"
     finally:
         proxy.restore()
-    stored = tracker_events(rasa, parent.sender)
+    stored = trackerevents(rasa, parent.sender)
 
     def all_copied() -> list[dict]:
-        copied = _events(rasa.profile.postgres_url, parent.sender)
+        copied = events(rasa.profile.postgres_url, parent.sender)
         return copied if len(copied) >= len(stored) else []
 
     copied = wait_until(all_copied, 90, "the events' arrival after RabbitMQ came back")

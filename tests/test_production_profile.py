@@ -4,18 +4,15 @@ events), Redis (lock store) and RabbitMQ (event broker, emptied into PostgreSQL 
 
 from __future__ import annotations
 
-import json
-import secrets
 import subprocess
 import sys
-import time
 
 import pytest
-import sqlalchemy as sa
 
 from bot.handoff import CaseStore, Status
-from bot.profile import ProductionProfile, ensure_database
+from bot.profile import ensure_database
 from bot.servers import ROOT, Servers, die_with_parent, rasa_env
+from tests.production import clean_up, events, run_profile, wait_until
 from tests.socketio_parent import SocketParent
 
 MODEL = ROOT / "models" / "sen-assistant.tar.gz"
@@ -24,27 +21,10 @@ PORTS = (36005, 36055, 36056)
 pytestmark = pytest.mark.slow
 
 
-def wait_until(check, timeout: float = 20.0, what: str = "the condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"{what} did not happen within {timeout:.0f}s")
-
-
 @pytest.fixture(scope="module")
 def production(tmp_path_factory):
     assert MODEL.exists(), "Train first: `make train` (make test does this)."
-    run = secrets.token_hex(4)
-    profile = ProductionProfile(
-        postgres_url=f"postgresql://postgres@127.0.0.1:5432/sen_test_{run}",
-        tracker_db=f"sen_tracker_test_{run}",
-        redis_url="redis://127.0.0.1:6379/7",
-        rabbitmq_url="amqp://guest:guest@127.0.0.1:5672/",
-        rabbitmq_queue=f"sen_events_test_{run}",
-    )
+    profile = run_profile("sen_test", redis_db=7)
     ensure_database(profile.postgres_url)
     data_dir = tmp_path_factory.mktemp("production")
     env = {**profile.service_env(), "SEN_OPENING_HOURS": "Mon-Sun 00:00-23:59"}
@@ -68,41 +48,15 @@ def production(tmp_path_factory):
     finally:
         consumer.terminate()
         consumer.wait(20)
-        _drop(profile)
-
-
-def _drop(profile: ProductionProfile) -> None:
-    admin = sa.create_engine(
-        "postgresql://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as db:
-        for name in (profile.postgres_url.rsplit("/", 1)[1], profile.tracker_db):
-            db.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+        clean_up(profile)
 
 
 def tracker_rows(servers, conversation: str) -> list[dict]:
-    engine = sa.create_engine(servers.profile.service_env()["SEN_TRACKER_DB_URL"])
-    with engine.connect() as db:
-        rows = db.execute(
-            sa.text("SELECT data FROM events WHERE sender_id = :s ORDER BY id"), {"s": conversation}
-        )
-        found = [json.loads(row[0]) for row in rows]
-    engine.dispose()
-    return found
+    return events(servers.profile.service_env()["SEN_TRACKER_DB_URL"], conversation)
 
 
 def broker_rows(servers, conversation: str) -> list[dict]:
-    engine = sa.create_engine(servers.profile.postgres_url)
-    with engine.connect() as db:
-        if not sa.inspect(db).has_table("events"):
-            return []
-        rows = db.execute(
-            sa.text("SELECT data FROM events WHERE sender_id = :s ORDER BY id"), {"s": conversation}
-        )
-        found = [json.loads(row[0]) for row in rows]
-    engine.dispose()
-    return found
+    return events(servers.profile.postgres_url, conversation)
 
 
 def test_rasa_runs_on_postgresql_redis_and_rabbitmq(production):
