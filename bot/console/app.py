@@ -352,7 +352,7 @@ async def conversations(request: Request) -> HTTPResponse:
     found = await asyncio.to_thread(_ctx(request).transcripts.conversations, **filters)
     return render(
         request, "conversations.html", conversations=found, args=request.args, routes=ROUTES,
-        articles=sorted(expected_article_ids() or ()),
+        articles=_ctx(request).articles,
     )  # fmt: skip
 
 
@@ -391,10 +391,7 @@ async def reveal(request: Request, conversation_id: str) -> HTTPResponse:
 def _conversation_page(request: Request, summary: Any, turns: list, revealed: bool):
     corrections: Corrections = _ctx(request).corrections
     marked = {c["turn_index"]: c for c in corrections.for_conversation(summary.conversation_id)}
-    intents = sorted(
-        {"kb_" + a.replace("-", "_") for a in (expected_article_ids() or ())}
-        | set(_ctx(request).extra_intents)
-    )
+    intents = _ctx(request).intents
     return render(
         request, "conversation.html", summary=summary, turns=turns, revealed=revealed,
         marked=marked, intents=intents,
@@ -404,8 +401,7 @@ def _conversation_page(request: Request, summary: Any, turns: list, revealed: bo
 @page()
 async def correct(request: Request, conversation_id: str, index: int) -> HTTPResponse:
     intent = _form(request, "intent", 64)
-    allowed = {"kb_" + a.replace("-", "_") for a in (expected_article_ids() or ())}
-    if intent not in allowed | set(_ctx(request).extra_intents):
+    if intent not in _ctx(request).intents:
         raise PageError(400, "Choose the right topic from the list.")
     found = await asyncio.to_thread(_ctx(request).transcripts.conversation, conversation_id)
     if found is None or not 0 <= index < len(found[1]):
@@ -608,8 +604,11 @@ def create_app(settings: ConsoleSettings, client: RasaClient | None = None) -> S
     app.ctx.transcripts = TranscriptStore(settings.events_db_url, settings.db_url)
     app.ctx.corrections = Corrections(settings.db_url)
     app.ctx.eraser = Eraser(settings)
-    app.ctx.extra_intents = ("out_of_scope", "request_human", "safeguarding") + tuple(
-        sorted(_beyond_guidance_intents())
+    # The topics an adviser can pick, read once (not from disk on every request).
+    app.ctx.articles = sorted(expected_article_ids() or ())
+    app.ctx.intents = sorted(
+        {"kb_" + a.replace("-", "_") for a in app.ctx.articles}
+        | {"out_of_scope", "request_human", "safeguarding", *_beyond_guidance_intents()}
     )
     routes: list[tuple[Handler, str, list[str]]] = [
         (login_form, "/login", ["GET"]),

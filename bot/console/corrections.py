@@ -65,7 +65,11 @@ class Corrections:
             return [dict(row._mapping) for row in db.execute(query)]
 
     def for_conversation(self, conversation_id: str) -> list[dict]:
-        return [c for c in self.all() if c["conversation_id"] == conversation_id]
+        query = sa.select(corrections_table).where(
+            corrections_table.c.conversation_id == conversation_id
+        )
+        with self.engine.connect() as db:
+            return [dict(row._mapping) for row in db.execute(query)]
 
     def delete_conversation(self, conversation_id: str) -> int:
         with self.engine.begin() as db:
