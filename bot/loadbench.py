@@ -3,7 +3,7 @@
     PYTHONPATH=. .venv/bin/python -m bot.loadbench [--duration 60] [--quick]
 
 In one run, for 1 and then 2 instances: starts ``bot.cluster.Cluster`` on the production profile
-(PostgreSQL, Redis, RabbitMQ, nginx; ports 39000-39036, a database, Redis db 9 and a queue of
+(PostgreSQL, Redis, RabbitMQ, nginx; ports 28000-28036, a database, Redis db 9 and a queue of
 its own, removed afterwards), warms it up, and runs Locust (``bench/load/locustfile.py``, from
 ``.venv-load``) twice against nginx:
 
@@ -46,8 +46,8 @@ from bot.settings import ROOT
 LOCUSTFILE = ROOT / "bench" / "load" / "locustfile.py"
 LOCUST = ROOT / ".venv-load" / "bin" / "locust"
 MODEL = ROOT / "models" / "sen-assistant.tar.gz"
-BASE_PORT = 39000  # nginx; Rasa 39010+, action servers 39020+, adviser API 39030
-PORT_STEP = 5  # the next cluster: nginx 39005, Rasa 39015+, actions 39025+, adviser API 39035
+BASE_PORT = 28000  # nginx; Rasa 28010+, action servers 28020+, adviser API 28030
+PORT_STEP = 5  # the next cluster: nginx 28005, Rasa 28015+, actions 28025+, adviser API 28035
 REDIS_URL = "redis://127.0.0.1:6379/9"
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -611,7 +611,7 @@ def drop_run_resources(profile: Any) -> None:
 def start_cluster(cluster: Any, attempts: int = 3) -> None:
     """Start the cluster, trying again when a readiness probe connected to itself.
 
-    Ports 39000-39040 lie in Linux's ephemeral range, so a probe of a port nobody listens on yet
+    Ports 28000-28040 lie in Linux's ephemeral range, so a probe of a port nobody listens on yet
     can be given that same port as its source and "connect" to itself; it then reads its own
     request back (http.client.BadStatusLine), which bot.servers does not expect."""
     for attempt in range(1, attempts + 1):

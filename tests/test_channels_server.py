@@ -35,7 +35,7 @@ from tests.platform_recorder import PlatformRecorder, Recorded
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "sen-assistant.tar.gz"
-RASA_PORT, ACTIONS_PORT, ADVISER_PORT = 34005, 34055, 34056
+RASA_PORT, ACTIONS_PORT, ADVISER_PORT = 21005, 21055, 21056
 
 TG_TOKEN = "7000000001:AAF-channels_test"
 TG_SECRET = "tg-secret-" + secrets.token_hex(12)

@@ -26,7 +26,7 @@ def cluster(tmp_path_factory):
     assert MODEL.exists(), "Train first: `make train` (make test does this)."
     profile = run_profile("sen_cluster", redis_db=8)
     cluster = Cluster(
-        MODEL, profile, instances=2, port=37000, data_dir=tmp_path_factory.mktemp("cluster"),
+        MODEL, profile, instances=2, port=24000, data_dir=tmp_path_factory.mktemp("cluster"),
         extra_env={"SEN_OPENING_HOURS": "Mon-Sun 00:00-23:59"}, with_console=False,
     )  # fmt: skip
     try:

@@ -34,8 +34,8 @@ from tests.socketio_parent import SocketParent
 from tests.tcp_proxy import TcpProxy
 
 MODEL = ROOT / "models" / "sen-assistant.tar.gz"
-RASA_PORT, ACTIONS_PORT = 40005, 40055
-POSTGRES_PROXY, REDIS_PROXY, RABBITMQ_PROXY = 40032, 40079, 40072
+RASA_PORT, ACTIONS_PORT = 26005, 26055
+POSTGRES_PROXY, REDIS_PROXY, RABBITMQ_PROXY = 26032, 26079, 26072
 RETRY_SECONDS = 6
 ANSWER = "Source: SEN Support guidance"
 

@@ -16,7 +16,7 @@ from tests.production import clean_up, events, run_profile, wait_until
 from tests.socketio_parent import SocketParent
 
 MODEL = ROOT / "models" / "sen-assistant.tar.gz"
-PORTS = (36005, 36055, 36056)
+PORTS = (23005, 23055, 23056)
 
 pytestmark = pytest.mark.slow
 

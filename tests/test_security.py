@@ -30,7 +30,7 @@ from tests.socketio_parent import SocketParent
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "sen-assistant.tar.gz"
-RASA_PORT, ACTIONS_PORT, ADVISER_PORT = 35005, 35055, 35056
+RASA_PORT, ACTIONS_PORT, ADVISER_PORT = 22005, 22055, 22056
 RATE = 4  # messages per conversation per minute, for these servers
 
 pytestmark = pytest.mark.slow
