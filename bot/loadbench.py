@@ -611,9 +611,10 @@ def drop_run_resources(profile: Any) -> None:
 def start_cluster(cluster: Any, attempts: int = 3) -> None:
     """Start the cluster, trying again when a readiness probe connected to itself.
 
-    Ports 28000-28040 lie in Linux's ephemeral range, so a probe of a port nobody listens on yet
-    can be given that same port as its source and "connect" to itself; it then reads its own
-    request back (http.client.BadStatusLine), which bot.servers does not expect."""
+    A probe of a port nobody listens on yet can be given that same port as its source (when the
+    port lies in Linux's ephemeral range, 32768-60999: not the default 28000-28040, but a
+    ``--port`` may choose one) and "connect" to itself; it then reads its own request back
+    (http.client.BadStatusLine), which bot.servers does not expect."""
     for attempt in range(1, attempts + 1):
         try:
             cluster.start()

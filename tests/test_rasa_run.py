@@ -1,0 +1,87 @@
+"""bot.rasa_run's change to how Rasa checks the action server's replies: the same verdicts and
+errors as Rasa's own check, without checking Rasa's constant schema again for every reply."""
+
+from __future__ import annotations
+
+import jsonschema
+import pytest
+from jsonschema import ValidationError
+from rasa.core.actions.action import RemoteAction
+from rasa.utils.endpoints import EndpointConfig
+
+from bot import rasa_run
+
+GOOD_REPLIES = [
+    {"events": [], "responses": []},
+    {
+        "events": [
+            {"event": "slot", "name": "route", "value": "answer", "timestamp": None},
+            {"event": "followup", "name": "action_listen"},
+        ],
+        "responses": [{"text": "A SENCo is ...", "buttons": [{"title": "EHCP", "payload": "x"}]}],
+    },
+    {},  # Rasa's schema requires neither key
+]
+BAD_REPLIES = [
+    {"events": "not a list", "responses": []},
+    {"events": [{"no_event_key": 1}], "responses": []},
+    {"events": [], "responses": ["a bare string, not an object"]},
+    ["not", "an", "object"],
+]
+
+
+@pytest.fixture
+def action() -> RemoteAction:
+    rasa_validate = RemoteAction._validate_action_result
+    rasa_run._check_action_schema_once()
+    yield RemoteAction("action_answer", EndpointConfig("http://127.0.0.1:1/webhook"))
+    RemoteAction._validate_action_result = rasa_validate
+
+
+def rasa_verdict(reply: object) -> str | None:
+    """What Rasa's own check (jsonschema.validate on its schema) says of a reply."""
+    try:
+        jsonschema.validate(reply, RemoteAction.action_response_format_spec())
+    except ValidationError as error:
+        return error.message
+    return None
+
+
+@pytest.mark.parametrize("reply", GOOD_REPLIES)
+def test_a_valid_reply_is_accepted_as_rasa_accepts_it(action, reply):
+    assert rasa_verdict(reply) is None
+    assert action._validate_action_result(reply) is True
+
+
+@pytest.mark.parametrize("reply", BAD_REPLIES)
+def test_an_invalid_reply_raises_rasas_own_error(action, reply):
+    expected = rasa_verdict(reply)
+    assert expected is not None
+    with pytest.raises(ValidationError) as raised:
+        action._validate_action_result(reply)
+    # Rasa's best-matching error, with Rasa's advice to the developer appended.
+    assert raised.value.message.startswith(expected)
+    assert "Failed to validate Action server response" in raised.value.message
+
+
+def test_the_schema_is_checked_once_not_for_every_reply(action, monkeypatch):
+    checked = []
+    validator_class = jsonschema.validators.validator_for(
+        RemoteAction.action_response_format_spec()
+    )
+    real_check = validator_class.check_schema
+    monkeypatch.setattr(
+        validator_class,
+        "check_schema",
+        classmethod(lambda cls, schema, **kw: checked.append(1) or real_check(schema, **kw)),
+    )
+    for _ in range(50):
+        for reply in GOOD_REPLIES:
+            action._validate_action_result(reply)
+    assert checked == []
+
+
+def test_installing_twice_wraps_once(action):
+    first = RemoteAction._validate_action_result
+    rasa_run._check_action_schema_once()
+    assert RemoteAction._validate_action_result is first
