@@ -9,8 +9,9 @@
 | SEN_RABBITMQ_QUEUE | sen_events | emptied into PostgreSQL by ``bot.broker_consumer`` |
 | SEN_TRACKER_RETRY_SECONDS | 30 | how long a tracker read or save is retried (bot.tracker_store) |
 
-``service_env()`` also sets SEN_SOCKETIO_REDIS_URL to SEN_REDIS_URL: socket.io rooms shared by
-the Rasa instances (bot.widget_channel).
+``service_env()`` also sets SEN_SOCKETIO_REDIS_URL and SEN_LIMITS_REDIS_URL to SEN_REDIS_URL:
+socket.io rooms (bot.widget_channel), rate limits and repeated webhook deliveries
+(bot.limits, bot.channels) shared by the Rasa instances.
 
 ``python -m bot.cluster`` runs it (nginx in front of several Rasa instances); tests/test_cluster.py
 and tests/test_production_profile.py test it against the local services.
@@ -62,6 +63,8 @@ class ProductionProfile:
             "SEN_TRACKER_DB_URL": _with_database(self.postgres_url, self.tracker_db),
             # socket.io rooms shared between Rasa instances (bot.widget_channel).
             "SEN_SOCKETIO_REDIS_URL": self.redis_url,
+            # rate limits and repeated webhook deliveries counted across instances (bot.limits).
+            "SEN_LIMITS_REDIS_URL": self.redis_url,
             "SEN_RABBITMQ_URL": self.rabbitmq_url,
             "SEN_RABBITMQ_QUEUE": self.rabbitmq_queue,
         }

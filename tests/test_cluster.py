@@ -1,11 +1,15 @@
 """Two Rasa servers and two action servers behind nginx, sharing PostgreSQL, Redis and RabbitMQ
 (bot.cluster): a conversation goes on whichever instance takes each message, messages sent at once
 are handled one at a time and in order, and a hand-off started on one instance is completed
-through the other."""
+through the other, and a conversation's rate limit holds across both instances."""
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.error
+import urllib.request
+from typing import Any
 
 import pytest
 
@@ -17,6 +21,7 @@ from tests.production import clean_up, events, run_profile, wait_until
 from tests.socketio_parent import SocketParent
 
 MODEL = ROOT / "models" / "sen-assistant.tar.gz"
+RATE_LIMIT = 8  # messages a conversation may send in 60 s (more than any other test here sends)
 
 pytestmark = pytest.mark.slow
 
@@ -25,9 +30,10 @@ pytestmark = pytest.mark.slow
 def cluster(tmp_path_factory):
     assert MODEL.exists(), "Train first: `make train` (make test does this)."
     profile = run_profile("sen_cluster", redis_db=8)
+    env = {"SEN_OPENING_HOURS": "Mon-Sun 00:00-23:59", "SEN_RATE_LIMIT": f"{RATE_LIMIT}/60"}
     cluster = Cluster(
         MODEL, profile, instances=2, port=24000, data_dir=tmp_path_factory.mktemp("cluster"),
-        extra_env={"SEN_OPENING_HOURS": "Mon-Sun 00:00-23:59"}, with_console=False,
+        extra_env=env, with_console=False,
     )  # fmt: skip
     try:
         with cluster:
@@ -117,3 +123,28 @@ def test_a_hand_off_started_on_one_instance_is_completed_through_the_other(clust
     finally:
         parent.close()
         cluster.store.set_available("sam", False)
+
+
+def post_json(url: str, body: dict | None) -> tuple[int, Any, Any]:
+    data = b"" if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method="POST")
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            return reply.status, json.loads(reply.read()), reply.headers
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read()), error.headers
+
+
+def test_a_conversations_rate_limit_holds_across_both_instances(cluster):
+    _, session, _ = post_json(f"{cluster.url}/webhooks/rest/session", None)
+    statuses = []
+    for i in range(RATE_LIMIT + 1):  # alternating instances: 5 + 4, each under the limit alone
+        url = f"{cluster.instance_url(i % 2)}/webhooks/rest/webhook"
+        status, body, headers = post_json(url, {**session, "message": "what is a senco"})
+        statuses.append(status)
+    assert statuses == [200] * RATE_LIMIT + [429]
+    assert body["error"] == "rate_limited" and "sending messages very quickly" in body["message"]
+    assert 0 < int(headers["Retry-After"]) <= 60
+    said = [e for e in tracker_events(cluster, session["sender"]) if e.get("event") == "user"]
+    assert len(said) == RATE_LIMIT, "the refused message never reached Rasa"

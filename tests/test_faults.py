@@ -65,6 +65,7 @@ def rasa(tmp_path_factory):
     env = {
         **profile.service_env(),
         "SEN_SOCKETIO_REDIS_URL": proxied.redis_url,  # the same Redis as the lock store
+        "SEN_LIMITS_REDIS_URL": proxied.redis_url,
         "SEN_TRACKER_RETRY_SECONDS": str(RETRY_SECONDS),
         "SEN_RATE_LIMIT": "off",
     }

@@ -1,10 +1,21 @@
-"""The per-conversation rate limiter (bot.limits), with an injected clock."""
+"""The per-conversation rate limiter (bot.limits): in one process with an injected clock, and
+shared between instances through the local Redis."""
 
 from __future__ import annotations
 
+import logging
+import secrets
+import time
+
 import pytest
 
-from bot.limits import RateLimiter, parse_rate_limit, rate_limiter
+from bot.limits import (
+    RateLimiter,
+    RedisRateLimiter,
+    parse_rate_limit,
+    rate_limiter,
+    window_limiter,
+)
 
 
 class Clock:
@@ -80,3 +91,72 @@ def test_the_default_is_twenty_a_minute_and_off_means_off() -> None:
     assert (default.limit, default.window) == (20, 60.0)
     unlimited = rate_limiter({"SEN_RATE_LIMIT": "off"})
     assert all(unlimited.allow("a") for _ in range(1000))
+
+
+# --- Shared through Redis (the production profile's several Rasa instances) --------------------
+# The local Redis (make test checks it runs); each test uses conversations of its own.
+
+REDIS_URL = "redis://127.0.0.1:6379/12"
+UNREACHABLE = "redis://127.0.0.1:1/0"  # nothing listens on port 1: connection refused at once
+
+
+def redis_env(url: str = REDIS_URL, limit: str = "3/60") -> dict[str, str]:
+    return {"SEN_RATE_LIMIT": limit, "SEN_LIMITS_REDIS_URL": url}
+
+
+@pytest.fixture
+def conversation() -> str:
+    return f"test-{secrets.token_hex(8)}"
+
+
+def test_two_instances_count_one_conversation_against_one_limit(conversation) -> None:
+    # Two limiters, as two Rasa processes behind nginx would each build one.
+    first, second = rate_limiter(redis_env()), rate_limiter(redis_env())
+    assert isinstance(first, RedisRateLimiter)
+    verdicts = [(first if i % 2 == 0 else second).allow(conversation) for i in range(4)]
+    assert verdicts == [True, True, True, False]
+    assert not second.allow(conversation) and not first.allow(conversation)
+    assert 55 < first.retry_after(conversation) <= 60
+    assert second.allow(f"{conversation}-other"), "another conversation has its own window"
+
+
+def test_the_shared_window_slides(conversation) -> None:
+    first, second = rate_limiter(redis_env(limit="2/1")), rate_limiter(redis_env(limit="2/1"))
+    assert first.allow(conversation) and second.allow(conversation)
+    assert not first.allow(conversation)
+    assert 0 < second.retry_after(conversation) <= 1
+    time.sleep(1.1)
+    assert second.retry_after(conversation) == 0
+    assert second.allow(conversation)
+
+
+def test_the_shared_window_expires_from_redis(conversation) -> None:
+    import redis
+
+    limiter = rate_limiter(redis_env(limit="2/1"))
+    limiter.allow(conversation)
+    key = f"sen:rate:messages:{conversation}"
+    client = redis.Redis.from_url(REDIS_URL)
+    assert 0 < client.pttl(key) <= 1000, "a quiet conversation must not stay in Redis"
+
+
+def test_separate_purposes_keep_separate_windows(conversation) -> None:
+    messages = window_limiter(1, 60, env=redis_env(), purpose="messages")
+    notices = window_limiter(1, 60, env=redis_env(), purpose="notices")
+    assert messages.allow(conversation) and notices.allow(conversation)
+    assert not messages.allow(conversation) and not notices.allow(conversation)
+
+
+def test_without_redis_the_process_keeps_its_own_limit_and_says_so(conversation, caplog) -> None:
+    limiter = rate_limiter(redis_env(url=UNREACHABLE))
+    with caplog.at_level(logging.ERROR, logger="bot.limits"):
+        verdicts = [limiter.allow(conversation) for _ in range(4)]
+    assert verdicts == [True, True, True, False], "still limited, by this process"
+    assert limiter.retry_after(conversation) == pytest.approx(60, abs=1)
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "Redis can't be reached" in errors[0].getMessage()
+
+
+def test_without_the_setting_the_window_is_in_this_process() -> None:
+    limiter = rate_limiter({"SEN_RATE_LIMIT": "3/60"})
+    assert type(limiter) is RateLimiter

@@ -38,3 +38,4 @@ def test_our_services_use_postgresql_and_share_socketio_rooms_through_redis():
     assert env["SEN_HANDOFF_DB_URL"] == env["SEN_EVENTS_DB_URL"] == "postgresql://u@h/sen"
     assert env["SEN_TRACKER_DB_URL"] == "postgresql://u@h/sen_tracker"
     assert env["SEN_SOCKETIO_REDIS_URL"] == "redis://127.0.0.1:6379/1"
+    assert env["SEN_LIMITS_REDIS_URL"] == "redis://127.0.0.1:6379/1"

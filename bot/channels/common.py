@@ -40,7 +40,13 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.limits import RATE_LIMITED_REPLY, RateLimiter, rate_limiter
+from bot.limits import (
+    RATE_LIMITED_REPLY,
+    SharedFailure,
+    rate_limiter,
+    shared_redis,
+    window_limiter,
+)
 from bot.trouble import handle_or_apologise
 
 logger = logging.getLogger("bot.channels")
@@ -350,7 +356,8 @@ class Incoming:
 
 class RecentIds:
     """The platform ids of recently handled messages: a platform that retries (a slow answer, a
-    lost acknowledgement) must not make the parent's question count twice."""
+    lost acknowledgement) must not make the parent's question count twice. Kept in this
+    process; ``SharedRecentIds`` keeps them in Redis for several instances."""
 
     def __init__(self, size: int = 4096) -> None:
         self.size = size
@@ -366,6 +373,43 @@ class RecentIds:
         if len(self._seen) > self.size:
             self._seen.popitem(last=False)
         return True
+
+
+class SharedRecentIds(RecentIds):
+    """Recently handled platform ids in Redis (``SEN_LIMITS_REDIS_URL``): a retried delivery
+    that nginx sends to the other Rasa instance is still recognised. Each id is kept for a day
+    (platforms retry for minutes to hours). While Redis can't be reached, this process's own
+    memory is used."""
+
+    KEEP_SECONDS = 24 * 3600
+
+    def __init__(self, client: Any, prefix: str) -> None:
+        super().__init__()
+        self.client = client
+        self.prefix = prefix
+        self._failure = SharedFailure(f"repeated deliveries ({prefix})")
+
+    def first_time(self, key: str | None) -> bool:
+        import redis
+
+        if not key:
+            return True
+        try:
+            added = self.client.set(f"{self.prefix}:{key}", 1, nx=True, ex=self.KEEP_SECONDS)
+        except redis.RedisError as error:
+            self._failure.failed(error)
+            return super().first_time(key)
+        self._failure.worked()
+        super().first_time(key)  # remembered here too, for an outage that follows
+        return bool(added)
+
+
+def recent_ids(platform: str, env: Mapping[str, str] | None = None) -> RecentIds:
+    env = os.environ if env is None else env
+    url = env.get("SEN_LIMITS_REDIS_URL")
+    if not url:
+        return RecentIds()
+    return SharedRecentIds(shared_redis(url), f"sen:seen:{platform}")
 
 
 def json_object(body: bytes) -> dict[str, Any]:
@@ -390,9 +434,10 @@ class WebhookInput(InputChannel):
     def __init__(self, settings: Any | None) -> None:
         self.settings = settings
         self.api = PlatformApi(self.platform)
-        self.recent = RecentIds()
+        self.recent = recent_ids(self.name())
         self.limiter = rate_limiter()
-        self.notices = RateLimiter(1, self.limiter.window)  # "please wait", once a window
+        # "please wait", once a window
+        self.notices = window_limiter(1, self.limiter.window, purpose="notices")
 
     @classmethod
     def settings_from_env(cls, env: Mapping[str, str]) -> Any | None:
