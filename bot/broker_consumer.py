@@ -125,8 +125,8 @@ class Consumer:
                     "Could not write %d event(s) (%s); retrying in 2 s", len(rows), problem.orig
                 )
                 await asyncio.sleep(2)
-        for message in events:
-            await message.ack()
+        # One acknowledgement for the whole batch (and any junk rejected in it before).
+        await events[-1].ack(multiple=True)
         self.written += len(rows)
 
 

@@ -39,3 +39,24 @@ def test_our_services_use_postgresql_and_share_socketio_rooms_through_redis():
     assert env["SEN_TRACKER_DB_URL"] == "postgresql://u@h/sen_tracker"
     assert env["SEN_SOCKETIO_REDIS_URL"] == "redis://127.0.0.1:6379/1"
     assert env["SEN_LIMITS_REDIS_URL"] == "redis://127.0.0.1:6379/1"
+
+
+def test_the_deployment_files_carry_every_setting_the_profile_derives():
+    """The systemd environment file, the deployment guide and the Rasa chart's values must not
+    fall behind bot.profile: a setting missing there is a cluster that silently acts per
+    instance (rooms, rate limits) or writes to the wrong database."""
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parent.parent
+    derived = set(ProductionProfile.from_env({}).service_env())
+    env_file = (root / "deploy" / "sen.env.example").read_text()
+    guide = (root / "docs" / "deployment.md").read_text()
+    for name in derived:
+        assert f"\n{name}=" in env_file, f"{name} missing from deploy/sen.env.example"
+        assert f"`{name}`" in guide, f"{name} missing from docs/deployment.md"
+    values = yaml.safe_load((root / "deploy" / "helm" / "values-rasa.yaml").read_text())
+    rasa_env = {item["name"] for item in values["extraEnv"]}
+    # What the Rasa process itself reads of the derived settings.
+    assert {"SEN_SOCKETIO_REDIS_URL", "SEN_LIMITS_REDIS_URL", "SEN_HANDOFF_DB_URL"} <= rasa_env
