@@ -101,7 +101,8 @@ class ProductionProfile:
             lines.append("  use_ssl: true")
         lines += [
             "event_broker:",
-            "  type: pika",
+            # Rasa's pika broker, waiting for events still on their way when Rasa stops.
+            "  type: bot.event_broker.DrainingPikaEventBroker",
             # The whole AMQP URL (credentials, virtual host, amqps), as the consumer uses it.
             f"  url: {q(self.rabbitmq_url)}",
             f"  port: {amqp.port or (5671 if amqp.scheme == 'amqps' else 5672)}",
