@@ -58,6 +58,7 @@ from bot.channels.telegram import (
 )
 from bot.channels.twilio import (
     EMPTY_TWIML,
+    PhoneIds,
     TwilioInput,
     TwilioSettings,
     twilio_settings,
@@ -77,6 +78,9 @@ APP_SECRET = "messenger-app-secret"
 VERIFY_TOKEN = "messenger-verify-token"
 SMS_FROM = "+447700900000"
 WHATSAPP_FROM = "whatsapp:+447700900001"
+ID_SECRET = "channel-id-secret-for-tests"
+PARENT_PHONE = "+447700900123"
+SMS_PARENT = PhoneIds(ID_SECRET).conversation(PARENT_PHONE, whatsapp=False)
 BUTTONS = [
     {"title": "What a SENCO is and does", "payload": "/kb_senco"},
     {"title": "Meetings with the school", "payload": "/kb_meetings"},
@@ -334,6 +338,7 @@ def test_full_settings_switch_each_channel_on_with_the_platforms_default_urls():
             "SEN_TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
             "SEN_TWILIO_WEBHOOK_URL": PUBLIC_URL,
             "SEN_TWILIO_WHATSAPP_FROM": "+447700900001",
+            "SEN_CHANNEL_ID_SECRET": ID_SECRET,
         }
     )
     assert twilio.whatsapp_from == WHATSAPP_FROM and twilio.sms_from is None
@@ -391,7 +396,9 @@ def platform() -> Iterator[PlatformRecorder]:
 def configured_channels(api_url: str) -> list:
     return [
         TelegramInput(TelegramSettings(TG_TOKEN, SECRET, api_url)),
-        TwilioInput(TwilioSettings(TWILIO_SID, TWILIO_TOKEN, PUBLIC_URL, SMS_FROM, None, api_url)),
+        TwilioInput(
+            TwilioSettings(TWILIO_SID, TWILIO_TOKEN, PUBLIC_URL, SMS_FROM, None, api_url, ID_SECRET)
+        ),
         MessengerInput(
             MessengerSettings("page-token", APP_SECRET, VERIFY_TOKEN, api_url + "/v19.0")
         ),
@@ -681,7 +688,7 @@ def test_sms_buttons_become_numbers_and_a_number_sends_that_buttons_payload(webh
         "option": 2,
         "display": "Meetings with the school",
     }
-    assert webhooks.agent.messages[-1].sender_id == "sms:+447700900123"
+    assert webhooks.agent.messages[-1].sender_id == SMS_PARENT
     post_twilio(webhooks.url, sms("9", sid="SM12"))  # no such option: the words go as typed
     assert webhooks.agent.messages[-1].text == "9"
     webhooks.agent.reply = {"text": "When is a good time?"}
@@ -831,7 +838,12 @@ def test_an_adviser_message_is_sent_through_get_output_channel_and_failures_rais
         await telegram.get_output_channel().send_response(
             "telegram:42", {"text": "Sam (adviser): Hi"}
         )
-        await twilio.get_output_channel().send_response("sms:+447700900123", {"text": "Hi"})
+        await twilio.get_output_channel().send_response(SMS_PARENT, {"text": "Hi"})
+        # A conversation from before sealed ids still reaches the parent.
+        await twilio.get_output_channel().send_response("sms:+447700900123", {"text": "Hi again"})
+        with pytest.raises(DeliveryError, match="phone number can't be read"):
+            altered = SMS_PARENT[:-2] + ("AA" if not SMS_PARENT.endswith("AA") else "BB")
+            await twilio.get_output_channel().send_response(altered, {"text": "Hi"})
         await messenger.get_output_channel().send_response("messenger:24680", {"text": "Hi"})
         with pytest.raises(
             DeliveryError, match=r"Twilio refused Messages: HTTP 400 \(Twilio error 21610\)"
@@ -848,6 +860,7 @@ def test_an_adviser_message_is_sent_through_get_output_channel_and_failures_rais
     assert [(r.recipient, r.text) for r in platform.requests] == [
         ("42", "Sam (adviser): Hi"),
         ("+447700900123", "Hi"),
+        ("+447700900123", "Hi again"),
         ("24680", "Hi"),
         ("+447700900999", "Hi"),
         ("+447700900999", "Hi"),
@@ -939,3 +952,51 @@ def test_without_redis_repeats_are_caught_in_this_process(caplog) -> None:
         assert ids.first_time("update-1")
         assert not ids.first_time("update-1")
     assert sum("Redis can't be reached" in r.getMessage() for r in caplog.records) == 1
+
+
+# --- SMS and WhatsApp conversation ids: the phone number sealed, not written -------------------
+
+
+def test_a_phone_number_is_sealed_into_its_conversation_id():
+    ids = PhoneIds(ID_SECRET)
+    sms = ids.conversation(PARENT_PHONE, whatsapp=False)
+    whatsapp = ids.conversation(PARENT_PHONE, whatsapp=True)
+    assert sms.startswith("sms:p.") and whatsapp.startswith("whatsapp:p.")
+    for conversation in (sms, whatsapp):
+        assert "7700900123" not in conversation and "447700" not in conversation
+        assert len(conversation) <= 255  # Rasa's sender_id column
+        assert ids.phone(conversation) == PARENT_PHONE
+    assert sms != whatsapp
+    # The same number is the same conversation, message after message, process after process.
+    assert PhoneIds(ID_SECRET).conversation(PARENT_PHONE, whatsapp=False) == sms
+    assert ids.conversation("+447700900124", whatsapp=False) != sms
+
+
+def test_a_sealed_id_can_be_read_only_with_its_secret_and_not_relabelled():
+    sms = PhoneIds(ID_SECRET).conversation(PARENT_PHONE, whatsapp=False)
+    assert PhoneIds("another secret").phone(sms) is None
+    relabelled = "whatsapp:" + sms.removeprefix("sms:")
+    assert PhoneIds(ID_SECRET).phone(relabelled) is None
+    for broken in (sms + "x", sms[:-3], "sms:p.", "sms:p.!!!", "sms:+447700900123", "telegram:42"):
+        assert PhoneIds(ID_SECRET).phone(broken) is None
+    with pytest.raises(ValueError):
+        PhoneIds("")
+
+
+def test_an_sms_reaches_rasa_under_its_sealed_id_and_the_answer_goes_to_the_number(
+    webhooks, platform
+):
+    webhooks.agent.reply = {"text": "An answer."}
+    post_twilio(webhooks.url, sms("what is a senco", sid="SM40"))
+    assert webhooks.agent.messages[-1].sender_id == SMS_PARENT
+    assert "7700900123" not in webhooks.agent.messages[-1].sender_id
+    assert platform.requests[-1].form["To"] == [PARENT_PHONE]
+
+
+def test_the_command_line_finds_a_numbers_conversations(monkeypatch, capsys):
+    monkeypatch.setenv("SEN_CHANNEL_ID_SECRET", ID_SECRET)
+    assert channels_cli.main(["conversation-id", "+44 7700 900123"]) == 0
+    out = capsys.readouterr().out
+    assert SMS_PARENT in out
+    assert PhoneIds(ID_SECRET).conversation(PARENT_PHONE, whatsapp=True) in out
+    assert channels_cli.main(["conversation-id", "07700 900123"]) == 2

@@ -24,7 +24,7 @@ import requests
 from bot.channels.common import numbered_options
 from bot.channels.messenger import hub_signature
 from bot.channels.telegram import SECRET_HEADER
-from bot.channels.twilio import twilio_signature
+from bot.channels.twilio import PhoneIds, twilio_signature
 from bot.handoff import CaseStore, Priority, Reason, Status
 from bot.handoff_desk import CLOSED_REPLY
 from bot.handoff_watcher import LEFT_REPLY
@@ -43,6 +43,7 @@ TWILIO_SID = "AC" + "2" * 32
 TWILIO_TOKEN = secrets.token_hex(16)
 PUBLIC_TWILIO_URL = "https://assistant.example.org/webhooks/twilio/webhook"
 SMS_FROM = "+447700900000"
+ID_SECRET = "channel-id-secret-for-server-tests"
 WHATSAPP_FROM = "+447700900001"
 FB_SECRET = secrets.token_hex(16)
 FB_VERIFY = "fb-verify-" + secrets.token_hex(8)
@@ -77,6 +78,7 @@ def servers(tmp_path_factory, platform):
         "SEN_MESSENGER_APP_SECRET": FB_SECRET,
         "SEN_MESSENGER_VERIFY_TOKEN": FB_VERIFY,
         "SEN_MESSENGER_API_URL": f"{platform.url}/v19.0",
+        "SEN_CHANNEL_ID_SECRET": ID_SECRET,
     }
     servers = Servers(
         MODEL,
@@ -130,6 +132,8 @@ class Parent:
 
     @property
     def conversation(self) -> str:
+        if self.channel in ("sms", "whatsapp"):  # the number sealed, as the channel does it
+            return PhoneIds(ID_SECRET).conversation(self.ident, self.channel == "whatsapp")
         return {
             "telegram": "telegram:",
             "sms": "sms:",

@@ -15,9 +15,9 @@ caller sends is read before it is known to come from the platform:
    refused message would itself flood them, and each SMS costs), and Rasa never sees it.
 
 Replies go through an ``OutputChannel`` that knows the recipient from the conversation id alone
-(``telegram:<chat id>``, ``sms:+44…``, ``whatsapp:+44…``, ``messenger:<PSID>``), because Rasa
-also asks the input channel for one, with no request to hand, when an adviser's message is
-appended through its HTTP API (``output_channel=latest``).
+(``telegram:<chat id>``, ``sms:p.<sealed number>``, ``whatsapp:p.…``, ``messenger:<PSID>``),
+because Rasa also asks the input channel for one, with no request to hand, when an adviser's
+message is appended through its HTTP API (``output_channel=latest``).
 """
 
 from __future__ import annotations

@@ -9,24 +9,37 @@ SMS and WhatsApp have no buttons, so buttons become numbered lines ("1. Title") 
 is just a number is sent to Rasa as that button's payload. The numbers always refer to the latest
 bot message (read from the tracker), so nothing has to be remembered outside Rasa.
 
-A conversation is ``sms:+447700900123`` or ``whatsapp:+447700900123``: the phone number is what
-a reply (an adviser's too) is sent to. Replies go through the Messages API, not TwiML, because an
-adviser's message has no webhook call to answer.
+A conversation is ``sms:p.<token>`` or ``whatsapp:p.<token>``, where the token is the parent's
+phone number sealed with AES-SIV under ``SEN_CHANNEL_ID_SECRET`` (or one made once in
+``$SEN_DATA_DIR/channel-id-secret``): the same number always gives the same conversation, and
+only this channel can read the number back to send a reply (an adviser's too). So the number is
+not written into every row of the tracker store, the events, the cases and the logs, nor shown
+to advisers reviewing transcripts. Changing the secret starts new conversations; replies to old
+ones then fail loudly. Conversations from before pseudonymous ids (``sms:+447700900123``) are
+still delivered to. ``python -m bot.channels conversation-id +447700900123`` finds a number's
+conversations (for a parent's request to see or erase their data).
+
+Replies go through the Messages API, not TwiML, because an adviser's message has no webhook call
+to answer.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
+import functools
 import hashlib
 import hmac
 import logging
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import aiohttp
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -44,11 +57,13 @@ from bot.channels.common import (
     setting,
     split_message,
 )
+from bot.settings import load_settings, stored_secret
 
 logger = logging.getLogger("bot.channels")
 
 SMS_PREFIX = "sms:"
 WHATSAPP_PREFIX = "whatsapp:"
+SEALED = "p."  # after the prefix: the phone number is sealed, not written
 TEXT_LIMIT = 1600  # a message body: Twilio's limit for SMS, and the same for WhatsApp here
 SIGNATURE_HEADER = "X-Twilio-Signature"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
@@ -101,6 +116,47 @@ def signature_matches(
     )
 
 
+# --- conversation ids --------------------------------------------------------------------------
+class PhoneIds:
+    """Conversation ids that carry a phone number sealed (AES-SIV: deterministic, authenticated).
+
+    The kind (SMS or WhatsApp) is bound in as associated data, so an SMS id can't be relabelled
+    as a WhatsApp one. Any secret string works: the 512-bit AES-SIV key is its SHA-512."""
+
+    def __init__(self, secret: str) -> None:
+        if not secret:
+            raise ValueError("conversation ids need a secret (SEN_CHANNEL_ID_SECRET)")
+        self._siv = AESSIV(hashlib.sha512(secret.encode()).digest())
+
+    def conversation(self, phone: str, whatsapp: bool) -> str:
+        prefix = WHATSAPP_PREFIX if whatsapp else SMS_PREFIX
+        sealed = self._siv.encrypt(phone.encode(), [prefix.encode()])
+        return prefix + SEALED + base64.urlsafe_b64encode(sealed).rstrip(b"=").decode()
+
+    def phone(self, conversation: str) -> str | None:
+        """The number a sealed id carries; None if it is not one of ours, or was altered."""
+        for prefix in (WHATSAPP_PREFIX, SMS_PREFIX):
+            if conversation.startswith(prefix + SEALED):
+                token = conversation[len(prefix) + len(SEALED) :]
+                try:
+                    sealed = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+                    return self._siv.decrypt(sealed, [prefix.encode()]).decode()
+                except (InvalidTag, ValueError, binascii.Error):
+                    return None
+        return None
+
+
+@functools.lru_cache(maxsize=4)
+def phone_ids(secret: str) -> PhoneIds:
+    return PhoneIds(secret)
+
+
+def id_secret(env: Mapping[str, str]) -> str:
+    return env.get("SEN_CHANNEL_ID_SECRET") or stored_secret(
+        load_settings(dict(env)).data_dir, "channel-id-secret"
+    )
+
+
 # --- settings --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TwilioSettings:
@@ -110,6 +166,11 @@ class TwilioSettings:
     sms_from: str | None  # +447700900000
     whatsapp_from: str | None  # whatsapp:+447700900000
     api_url: str
+    id_secret: str = field(repr=False)  # seals phone numbers into conversation ids
+
+    @property
+    def ids(self) -> PhoneIds:
+        return phone_ids(self.id_secret)
 
     @property
     def messages_url(self) -> str:
@@ -163,6 +224,7 @@ def twilio_settings(env: Mapping[str, str]) -> TwilioSettings | None:
         sms_from or None,
         f"{WHATSAPP_PREFIX}{whatsapp_from}" if whatsapp_from else None,
         api_url,
+        id_secret(env),
     )
 
 
@@ -186,6 +248,15 @@ class TwilioOutput(ChannelOutput):
 
     def route(self, recipient_id: str) -> tuple[str, str]:
         """(To, From) for a conversation."""
+        if recipient_id.startswith((SMS_PREFIX + SEALED, WHATSAPP_PREFIX + SEALED)):
+            phone = self.settings.ids.phone(recipient_id)
+            if phone is None:
+                raise DeliveryError(
+                    "Twilio can't deliver to this conversation: its phone number can't be read "
+                    "(was SEN_CHANNEL_ID_SECRET changed?)."
+                )
+            whatsapp = recipient_id.startswith(WHATSAPP_PREFIX)
+            recipient_id = f"{WHATSAPP_PREFIX}{phone}" if whatsapp else f"{SMS_PREFIX}{phone}"
         if recipient_id.startswith(WHATSAPP_PREFIX):
             to, sender = recipient_id, self.settings.whatsapp_from
         elif recipient_id.startswith(SMS_PREFIX):
@@ -270,7 +341,9 @@ class TwilioInput(WebhookInput):
             )
         if not whatsapp and self.settings.sms_from is None:
             raise KindNotConfigured("an SMS came, but SEN_TWILIO_SMS_FROM is not set.")
-        conversation = sender if whatsapp else f"{SMS_PREFIX}{sender}"
+        conversation = self.settings.ids.conversation(
+            sender.removeprefix(WHATSAPP_PREFIX), whatsapp
+        )
         body = form.get("Body", "")
         media = form.get("NumMedia", "0")
         if not body.strip() and media.isdigit() and int(media) > 0:
