@@ -5,13 +5,10 @@ through the other, and a conversation's rate limit holds across both instances."
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.request
-from typing import Any
 
 import pytest
+import requests
 
 from bot.cluster import Cluster
 from bot.handoff import CaseStore, Status
@@ -125,26 +122,16 @@ def test_a_hand_off_started_on_one_instance_is_completed_through_the_other(clust
         cluster.store.set_available("sam", False)
 
 
-def post_json(url: str, body: dict | None) -> tuple[int, Any, Any]:
-    data = b"" if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method="POST")
-    request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=60) as reply:
-            return reply.status, json.loads(reply.read()), reply.headers
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read()), error.headers
-
-
 def test_a_conversations_rate_limit_holds_across_both_instances(cluster):
-    _, session, _ = post_json(f"{cluster.url}/webhooks/rest/session", None)
+    session = requests.post(f"{cluster.url}/webhooks/rest/session", timeout=10).json()
     statuses = []
     for i in range(RATE_LIMIT + 1):  # alternating instances: 5 + 4, each under the limit alone
         url = f"{cluster.instance_url(i % 2)}/webhooks/rest/webhook"
-        status, body, headers = post_json(url, {**session, "message": "what is a senco"})
-        statuses.append(status)
+        reply = requests.post(url, json={**session, "message": "what is a senco"}, timeout=60)
+        statuses.append(reply.status_code)
     assert statuses == [200] * RATE_LIMIT + [429]
+    body = reply.json()
     assert body["error"] == "rate_limited" and "sending messages very quickly" in body["message"]
-    assert 0 < int(headers["Retry-After"]) <= 60
+    assert 0 < int(reply.headers["Retry-After"]) <= 60
     said = [e for e in tracker_events(cluster, session["sender"]) if e.get("event") == "user"]
     assert len(said) == RATE_LIMIT, "the refused message never reached Rasa"
