@@ -20,7 +20,7 @@ export PYTHONPATH := $(CURDIR)
 
 # Everything the trained model depends on: retrain only when one of these changed.
 TRAINING_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null) \
-	bot/nlu_components.py bot/intent_model.py bot/embeddings.py bot/safeguarding.py $(SPACY)
+	bot/plugins/nlu.py bot/assistant/intent_model.py bot/assistant/embeddings.py bot/assistant/safeguarding.py $(SPACY)
 
 .PHONY: help install run serve shell train validate lint test test-fast bench bench-load lock clean \
 	browser services run-cluster
@@ -73,7 +73,7 @@ browser:
 	@test -x "$(CHROMIUM)" || { echo "The widget's browser tests need Chromium at $(CHROMIUM)."; \
 	  echo "Install it (Debian: apt-get install chromium) or pass CHROMIUM=/path/to/chromium."; exit 1; }
 
-$(SPACY): bot/vocabulary.py $(VENV)/.installed
+$(SPACY): bot/assistant/vocabulary.py $(VENV)/.installed
 	@echo "==> Building the spaCy pipeline (blank English + entity ruler)"
 	$(BIN)/python -m bot build-spacy
 
@@ -94,7 +94,7 @@ serve: run
 
 # The production profile: 2 Rasa + 2 action servers behind nginx, on PostgreSQL, Redis, RabbitMQ.
 run-cluster: validate $(MODEL) $(NODE_DEPS)
-	$(BIN)/python -m bot.cluster --instances 2 --port 5100
+	$(BIN)/python -m bot.ops.cluster --instances 2 --port 5100
 
 shell: validate $(MODEL)
 	$(BIN)/python -m bot shell
@@ -119,7 +119,7 @@ test-fast: lint validate
 	$(BIN)/pytest -m "not slow"
 
 bench: validate $(MODEL)
-	$(BIN)/python -m bot.bench
+	$(BIN)/python -m bench.accuracy
 
 # Locust gets a venv of its own: it needs newer python-socketio/engineio than Rasa 3.6 pins.
 LOAD_VENV := .venv-load
@@ -132,7 +132,7 @@ $(LOAD_VENV)/.locust-$(LOCUST_VERSION):
 	touch $@
 
 bench-load: services $(LOAD_VENV)/.locust-$(LOCUST_VERSION) $(MODEL)
-	$(BIN)/python -m bot.loadbench $(ARGS)
+	$(BIN)/python -m bench.loadbench $(ARGS)
 
 lock: | $(BIN)/python
 	$(BIN)/python -m pip install -r requirements.in

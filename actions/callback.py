@@ -9,7 +9,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.runtime import responder, turn_from_tracker
-from bot.callback import (
+from bot.assistant.callback import (
     CONSENT_QUESTION,
     PRIVACY_STATEMENT,
     QUESTIONS,
@@ -17,7 +17,7 @@ from bot.callback import (
     check_contact,
     check_first_name,
 )
-from bot.handoff import Callback, Reason
+from bot.contract import Callback, Reason
 
 FORM_SLOTS = ("callback_contact", "callback_time", "callback_name", "callback_consent")
 

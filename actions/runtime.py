@@ -9,10 +9,10 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import ConversationPaused, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot import knowledge
-from bot.answering import Reply, Responder, Turn
-from bot.handoff import CaseStore
-from bot.retrieval import KnowledgeRetriever
+from bot.assistant import knowledge
+from bot.assistant.responder import Reply, Responder, Turn
+from bot.assistant.retrieval import KnowledgeRetriever
+from bot.cases.store import CaseStore
 from bot.settings import load_settings
 
 

@@ -9,7 +9,7 @@ from rasa_sdk.events import ActionExecuted, ConversationPaused, SessionStarted, 
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.runtime import responder
-from bot.answering import INTRODUCTION
+from bot.assistant.responder import INTRODUCTION
 
 
 class ActionSessionStart(Action):

@@ -70,3 +70,9 @@ def stored_secret(data_dir: Path, name: str) -> str:
         with os.fdopen(descriptor, "w") as handle:
             handle.write(secrets.token_urlsafe(32))
     return path.read_text().strip()
+
+
+def jwt_secret(data_dir: Path) -> str:
+    """The secret that signs JWTs for Rasa's HTTP API: SEN_RASA_JWT_SECRET, or one made once and
+    kept in the data folder (0600)."""
+    return os.environ.get("SEN_RASA_JWT_SECRET") or stored_secret(data_dir, "rasa-jwt-secret")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import knowledge
+from bot.assistant import knowledge
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -11,7 +11,7 @@ import time
 
 import sqlalchemy as sa
 
-from bot.profile import ProductionProfile
+from bot.production.profile import ProductionProfile
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from sanic import Sanic
 
-from bot.rasa_client import RasaUnavailable
+from bot.cases.rasa_client import RasaUnavailable
 
 
 class FakeRasa:

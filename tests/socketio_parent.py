@@ -1,6 +1,6 @@
 """A parent on the website channel: a real socket.io client speaking the widget's protocol.
 
-The server issues the conversation id and a signed token (bot/widget_channel.py); the parent
+The server issues the conversation id and a signed token (bot/channels/widget.py); the parent
 sends the token with every message. The synchronous client over long-polling is used: Rasa pins
 aiohttp 3.9, older than what python-engineio's asyncio websocket client needs.
 """

@@ -11,9 +11,9 @@ from actions.runtime import responder
 from actions.safeguarding import ActionSafeguarding
 from actions.session import ActionSessionStart
 from actions.smalltalk import ActionSmalltalk
-from bot.answering import ADVISER_BUTTON
-from bot.handoff import Priority, Reason, Status
-from bot.safeguarding import SAFEGUARDING_REPLY
+from bot.assistant.responder import ADVISER_BUTTON
+from bot.assistant.safeguarding import SAFEGUARDING_REPLY
+from bot.contract import Priority, Reason, Status
 from tests.conftest import make_tracker
 
 

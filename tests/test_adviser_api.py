@@ -18,16 +18,17 @@ import requests
 import sqlalchemy as sa
 from aiohttp import web
 
-from bot.adviser_api import CLOSED_REPLY, AdviserApiSettings, create_app, load_api_settings, main
-from bot.handoff import Case, CaseStore, Priority, Reason, Status
-from bot.handoff_watcher import LEFT_REPLY, HandoffWatcher, events_table
-from bot.rasa_client import (
+from bot.adviser.api import CLOSED_REPLY, AdviserApiSettings, create_app, load_api_settings, main
+from bot.assistant.safeguarding import SAFEGUARDING_CHECK, SAFEGUARDING_REPLY
+from bot.cases.rasa_client import (
     RasaClient,
     RasaUnavailable,
     UnaddressableConversation,
     transcript_from_events,
 )
-from bot.safeguarding import SAFEGUARDING_CHECK, SAFEGUARDING_REPLY
+from bot.cases.store import CaseStore
+from bot.cases.watcher import LEFT_REPLY, HandoffWatcher, events_table
+from bot.contract import Case, Priority, Reason, Status
 from tests.serving import FakeRasa, serving
 
 CONVERSATION = "parent-conv-1"
@@ -421,7 +422,7 @@ def test_the_rasa_client_speaks_rasas_tracker_api() -> None:
     assert [e["event"] for e in events] == ["pause", "bot", "bot", "resume"]
     assert events[1]["text"] == "Sam (adviser): Hello"
     assert events[1]["metadata"] == {"from": "adviser", "name": "Sam"}
-    # Not data.custom: Rasa's socket.io channel fails on it (see bot/rasa_client.py).
+    # Not data.custom: Rasa's socket.io channel fails on it (see bot/cases/rasa_client.py).
     assert "custom" not in (events[1].get("data") or {})
     assert events[2]["text"] == "A bot line" and events[2]["metadata"] == {}
     assert seen[4]["method"] == "GET" and seen[4]["path"] == "/conversations/conv/1/tracker"

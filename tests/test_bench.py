@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from bot import bench, knowledge
-from bot.answering import INTRODUCTION
-from bot.baseline import Bm25Baseline, Passage, answers_from, guidance_passages
-from bot.bench import Outcome, Question
+from bench import accuracy as bench
+from bench.accuracy import Outcome, Question
+from bench.baseline import Bm25Baseline, Passage, answers_from, guidance_passages
+from bot.assistant import knowledge
+from bot.assistant.responder import INTRODUCTION
+from bot.contract import article_for_intent
 
 
 def outcome(route: str | None, article: str | None = None, **fields: object) -> Outcome:
@@ -85,7 +87,7 @@ def test_metrics_count_each_kind_of_question_separately() -> None:
 
 
 def test_heldout_set_maps_kb_intents_to_articles_and_skips_off_topic() -> None:
-    assert bench.article_for_intent("kb_speech_language_therapist") == "speech-language-therapist"
+    assert article_for_intent("kb_speech_language_therapist") == "speech-language-therapist"
     questions = bench.heldout_questions()
     kinds = {q.kind for q in questions}
     assert kinds == {bench.IN_GUIDANCE, bench.BEYOND}

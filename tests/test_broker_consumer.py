@@ -1,4 +1,5 @@
-"""bot.broker_consumer against the local RabbitMQ and PostgreSQL: every event Rasa published
+"""bot.production.broker_consumer against the local RabbitMQ and PostgreSQL: every event Rasa
+published
 reaches the ``events`` table once, in order, in few transactions; something that is not an event
 is dropped; a database that fails for a while loses nothing."""
 
@@ -11,8 +12,8 @@ import aio_pika
 import pytest
 import sqlalchemy as sa
 
-from bot.broker_consumer import BATCH, Consumer
-from bot.profile import ensure_database
+from bot.production.broker_consumer import BATCH, Consumer
+from bot.production.profile import ensure_database
 from tests.production import clean_up, events, run_profile, wait_until
 
 pytestmark = pytest.mark.slow

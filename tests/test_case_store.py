@@ -13,18 +13,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from bot.handoff import (
-    Callback,
-    Case,
-    CaseError,
-    CaseStore,
-    Priority,
-    Reason,
-    Status,
-    advisers_table,
-    cases_table,
-    feedback_table,
-)
+from bot.cases.store import CaseError, CaseStore, advisers_table, cases_table, feedback_table
+from bot.contract import Callback, Case, Priority, Reason, Status
 
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 START_POSTGRES = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"

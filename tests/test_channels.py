@@ -40,6 +40,7 @@ from bot.channels.common import (
     split_message,
     utf16_length,
 )
+from bot.channels.limits import RATE_LIMITED_REPLY
 from bot.channels.messenger import (
     MessengerInput,
     MessengerSettings,
@@ -65,7 +66,6 @@ from bot.channels.twilio import (
     twilio_signature,
 )
 from bot.channels.twilio import signature_matches as twilio_signature_matches
-from bot.limits import RATE_LIMITED_REPLY
 from tests.platform_recorder import PlatformRecorder
 from tests.serving import serving
 
@@ -948,7 +948,7 @@ def test_without_redis_repeats_are_caught_in_this_process(caplog) -> None:
     from bot.channels.common import recent_ids
 
     ids = recent_ids("telegram", {"SEN_LIMITS_REDIS_URL": "redis://127.0.0.1:1/0"})
-    with caplog.at_level(logging.ERROR, logger="bot.limits"):
+    with caplog.at_level(logging.ERROR, logger="bot.channels.limits"):
         assert ids.first_time("update-1")
         assert not ids.first_time("update-1")
     assert sum("Redis can't be reached" in r.getMessage() for r in caplog.records) == 1

@@ -21,15 +21,16 @@ from urllib.parse import urlencode
 import pytest
 import requests
 
+from bot.assistant.safeguarding import SAFEGUARDING_REPLY
+from bot.cases.desk import CLOSED_REPLY
+from bot.cases.store import CaseStore
+from bot.cases.watcher import LEFT_REPLY
 from bot.channels.common import numbered_options
 from bot.channels.messenger import hub_signature
 from bot.channels.telegram import SECRET_HEADER
 from bot.channels.twilio import PhoneIds, twilio_signature
-from bot.handoff import CaseStore, Priority, Reason, Status
-from bot.handoff_desk import CLOSED_REPLY
-from bot.handoff_watcher import LEFT_REPLY
-from bot.safeguarding import SAFEGUARDING_REPLY
-from bot.servers import Servers
+from bot.contract import Priority, Reason, Status
+from bot.ops.servers import Servers
 from tests.adviser_client import call_adviser_api
 from tests.platform_recorder import PlatformRecorder, Recorded
 

@@ -1,5 +1,6 @@
 """Two Rasa servers and two action servers behind nginx, sharing PostgreSQL, Redis and RabbitMQ
-(bot.cluster): a conversation goes on whichever instance takes each message, messages sent at once
+(bot.ops.cluster): a conversation goes on whichever instance takes each message, messages sent at
+once
 are handled one at a time and in order, and a hand-off started on one instance is completed
 through the other, and a conversation's rate limit holds across both instances."""
 
@@ -10,9 +11,10 @@ import time
 import pytest
 import requests
 
-from bot.cluster import Cluster
-from bot.handoff import CaseStore, Status
-from bot.servers import ROOT
+from bot.cases.store import CaseStore
+from bot.contract import Status
+from bot.ops.cluster import Cluster
+from bot.ops.servers import ROOT
 from tests.adviser_client import call_adviser_api
 from tests.production import clean_up, events, run_profile, wait_until
 from tests.socketio_parent import SocketParent

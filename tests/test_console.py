@@ -20,13 +20,14 @@ import requests
 import sqlalchemy as sa
 import yaml
 
-from bot.console.__main__ import main as console_main
-from bot.console.accounts import LOCKOUT_ATTEMPTS, Accounts
-from bot.console.app import ConsoleSettings, create_app
-from bot.console.erasure import Eraser, tracker_events
-from bot.handoff import Case, CaseStore, Priority, Reason
-from bot.handoff_watcher import events_table
-from bot.widget_channel import message_id
+from bot.adviser.console.__main__ import main as console_main
+from bot.adviser.console.accounts import LOCKOUT_ATTEMPTS, Accounts
+from bot.adviser.console.app import ConsoleSettings, create_app
+from bot.adviser.console.erasure import Eraser, tracker_events
+from bot.cases.store import CaseStore
+from bot.cases.watcher import events_table
+from bot.channels.widget import message_id
+from bot.contract import Case, Priority, Reason
 from tests.serving import FakeRasa, serving
 
 PASSWORDS = {"ana": "correct horse battery", "sam": "staple gun lighthouse"}

@@ -11,8 +11,8 @@ import pytest
 import yaml
 from playwright.sync_api import Page, expect
 
-from bot.console.accounts import Accounts
-from bot.servers import Servers
+from bot.adviser.console.accounts import Accounts
+from bot.ops.servers import Servers
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "sen-assistant.tar.gz"

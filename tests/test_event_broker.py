@@ -1,4 +1,5 @@
-"""bot.event_broker: events Rasa is still publishing when the server stops reach RabbitMQ, or
+"""bot.production.event_broker: events Rasa is still publishing when the server stops reach
+RabbitMQ, or
 are reported loudly; against the local RabbitMQ, and with a stand-in exchange for the edges."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import aio_pika
 import pytest
 from rasa.core.brokers.pika import PikaEventBroker
 
-from bot.event_broker import DrainingPikaEventBroker
+from bot.production.event_broker import DrainingPikaEventBroker
 
 RABBITMQ = "amqp://guest:guest@127.0.0.1:5672/"
 
@@ -94,7 +95,7 @@ def test_a_publish_that_never_finishes_is_waited_for_only_so_long_and_reported(m
         await asyncio.gather(*late, return_exceptions=True)
         return elapsed
 
-    with caplog.at_level(logging.ERROR, logger="bot.event_broker"):
+    with caplog.at_level(logging.ERROR, logger="bot.production.event_broker"):
         elapsed = asyncio.run(scenario())
     assert elapsed < 2
     assert any("EVENTS NOT PUBLISHED: 3 event(s)" in r.getMessage() for r in caplog.records)
@@ -106,14 +107,14 @@ def test_events_kept_during_an_outage_are_reported_when_they_cannot_be_sent(capl
         broker._unpublished_events.extend(events(4))  # failed while RabbitMQ was down
         await broker.close()  # still down (no connection): they can't go
 
-    with caplog.at_level(logging.ERROR, logger="bot.event_broker"):
+    with caplog.at_level(logging.ERROR, logger="bot.production.event_broker"):
         asyncio.run(scenario())
     assert any("EVENTS NOT PUBLISHED: 4 event(s)" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.parametrize("raw, seconds", [(None, 10.0), ("2.5", 2.5), ("-1", 0.0), ("x", 10.0)])
 def test_the_drain_time_setting(monkeypatch, raw, seconds):
-    from bot.event_broker import drain_seconds
+    from bot.production.event_broker import drain_seconds
 
     if raw is None:
         monkeypatch.delenv("SEN_BROKER_DRAIN_SECONDS", raising=False)

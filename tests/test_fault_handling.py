@@ -1,6 +1,8 @@
 """Fault handling without a Rasa server: the cuttable TCP proxy, the channels' polite reply when
-Rasa says nothing or fails (bot.trouble), and the tracker store riding out a PostgreSQL outage
-and failing loudly after one (bot.tracker_store, on the local PostgreSQL through the proxy).
+Rasa says nothing or fails (bot.channels.trouble), and the tracker store riding out a PostgreSQL
+outage
+and failing loudly after one (bot.production.tracker_store, on the local PostgreSQL through the
+proxy).
 tests/test_faults.py does the same end to end."""
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from rasa.shared.core.events import (
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.trouble import TROUBLE_BUTTONS, TROUBLE_REPLY, handle_or_apologise
+from bot.channels.trouble import TROUBLE_BUTTONS, TROUBLE_REPLY, handle_or_apologise
 from tests.tcp_proxy import TcpProxy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -172,7 +174,7 @@ def postgres_proxy():
 
 @pytest.fixture
 def store(postgres_proxy, tmp_path, monkeypatch):
-    from bot.tracker_store import ResilientSQLTrackerStore
+    from bot.production.tracker_store import ResilientSQLTrackerStore
 
     monkeypatch.setenv("SEN_DATA_DIR", str(tmp_path))
     name = f"sen_faults_unit_{secrets.token_hex(4)}"
@@ -221,7 +223,7 @@ def test_a_short_outage_loses_nothing_and_keeps_the_order(store, postgres_proxy,
     turn(conversation, "second", "answer 2")
     cut_for(postgres_proxy, 1.5).join(0)
     started = time.monotonic()
-    with caplog.at_level(logging.WARNING, "bot.tracker_store"):
+    with caplog.at_level(logging.WARNING, "bot.production.tracker_store"):
         asyncio.run(store.save(conversation))
     assert time.monotonic() - started >= 1.0, "the save did not wait for the database"
     assert any("trying again" in r.getMessage() for r in caplog.records)
@@ -237,7 +239,13 @@ def test_a_short_outage_loses_nothing_and_keeps_the_order(store, postgres_proxy,
 def test_a_long_outage_is_reported_loudly_and_rasas_memory_fallback_is_detected(
     store, postgres_proxy, caplog
 ):
-    from bot.tracker_store import FALLBACK, NOT_READ, NOT_SAVED, TrackerNotRead, fault_counts
+    from bot.production.tracker_store import (
+        FALLBACK,
+        NOT_READ,
+        NOT_SAVED,
+        TrackerNotRead,
+        fault_counts,
+    )
 
     fail_safe = FailSafeTrackerStore(store)  # as Rasa's Agent wraps every tracker store
     conversation = tracker()

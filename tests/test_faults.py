@@ -11,7 +11,7 @@ never stopped: other tests use them at the same time. Each run has its own datab
 - Redis is away: the message is not handled (no lock), nothing of it is saved, REST gets the
   trouble reply and the widget's page "not sent";
 - RabbitMQ is away: the conversation goes on, and every event reaches PostgreSQL's events table
-  through bot.broker_consumer once it is back.
+  through bot.production.broker_consumer once it is back.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ import time
 import pytest
 import requests
 
-from bot.profile import ensure_database
-from bot.servers import ROOT, Servers, _wait_for, die_with_parent, rasa_env
-from bot.tracker_store import NOT_READ, fault_counts
-from bot.trouble import TROUBLE_REPLY
+from bot.channels.trouble import TROUBLE_REPLY
+from bot.ops.servers import ROOT, Servers, die_with_parent, rasa_env, wait_for
+from bot.production.profile import ensure_database
+from bot.production.tracker_store import NOT_READ, fault_counts
 from tests.production import clean_up, events, run_profile, wait_until
 from tests.socketio_parent import SocketParent
 from tests.tcp_proxy import TcpProxy
@@ -72,7 +72,7 @@ def rasa(tmp_path_factory):
     endpoints = proxied.write_endpoints(data_dir, f"http://127.0.0.1:{ACTIONS_PORT}/webhook")
     consumer_log = (data_dir / "consumer.log").open("w")
     consumer = subprocess.Popen(
-        [sys.executable, "-m", "bot.broker_consumer"], cwd=ROOT,
+        [sys.executable, "-m", "bot.production.broker_consumer"], cwd=ROOT,
         env=rasa_env({**env, "SEN_DATA_DIR": str(data_dir)}), stdout=consumer_log,
         stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
     )  # fmt: skip
@@ -141,12 +141,12 @@ def test_with_the_action_server_down_the_parent_is_answered_politely_until_it_is
         log_path = rasa.log_dir / "actions-again.log"
         log = log_path.open("w")
         again = subprocess.Popen(
-            [sys.executable, "-m", "bot.action_server", "--port", str(ACTIONS_PORT)], cwd=ROOT,
+            [sys.executable, "-m", "actions.server", "--port", str(ACTIONS_PORT)], cwd=ROOT,
             env=rasa_env({"SEN_DATA_DIR": str(rasa.data_dir), **rasa.extra_env}), stdout=log,
             stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
         )  # fmt: skip
         rasa.processes[0] = again  # stopped with the others
-        _wait_for(f"http://127.0.0.1:{ACTIONS_PORT}/health", 120, again, log_path)
+        wait_for(f"http://127.0.0.1:{ACTIONS_PORT}/health", 120, again, log_path)
 
         replies = rest.say("what does a senco do")
         assert any(ANSWER in text for text in replies), replies

@@ -10,8 +10,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.callback import ActionStopForm, ActionSubmitCallback, ValidateCallbackForm
 from actions.escalate import ActionEscalate
 from actions.runtime import responder
-from bot.callback import check_best_time, check_contact, check_first_name
-from bot.handoff import Status
+from bot.assistant.callback import check_best_time, check_contact, check_first_name
+from bot.contract import Status
 from tests.conftest import make_tracker
 
 MONDAY_10AM = datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc)
@@ -153,7 +153,7 @@ def test_a_new_session_keeps_a_live_hand_off_paused(on_duty):
 
 
 def test_asking_for_a_person_after_two_misses_is_recorded_as_repeated_misses(data_dir):
-    from bot.handoff import Reason
+    from bot.contract import Reason
 
     tracker = make_tracker("adviser please", "request_human", slots={"misses": 2.0})
     run(ActionEscalate(), tracker)

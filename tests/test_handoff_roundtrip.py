@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.handoff import CaseStore
-from bot.servers import Servers
+from bot.cases.store import CaseStore
+from bot.ops.servers import Servers
 from tests.adviser_client import call_adviser_api
 from tests.socketio_parent import SocketParent
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from bot.intent_model import IntentModel
+from bot.assistant.intent_model import IntentModel
 
 ROOT = Path(__file__).resolve().parent.parent
 

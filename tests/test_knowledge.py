@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot import knowledge
+from bot.assistant import knowledge
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,4 +1,5 @@
-"""The per-conversation rate limiter (bot.limits): in one process with an injected clock, and
+"""The per-conversation rate limiter (bot.channels.limits): in one process with an injected clock,
+and
 shared between instances through the local Redis."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import time
 
 import pytest
 
-from bot.limits import (
+from bot.channels.limits import (
     RateLimiter,
     RedisRateLimiter,
     parse_rate_limit,
@@ -149,7 +150,7 @@ def test_separate_purposes_keep_separate_windows(conversation) -> None:
 
 def test_without_redis_the_process_keeps_its_own_limit_and_says_so(conversation, caplog) -> None:
     limiter = rate_limiter(redis_env(url=UNREACHABLE))
-    with caplog.at_level(logging.ERROR, logger="bot.limits"):
+    with caplog.at_level(logging.ERROR, logger="bot.channels.limits"):
         verdicts = [limiter.allow(conversation) for _ in range(4)]
     assert verdicts == [True, True, True, False], "still limited, by this process"
     assert limiter.retry_after(conversation) == pytest.approx(60, abs=1)

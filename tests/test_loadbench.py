@@ -1,4 +1,4 @@
-"""The load benchmark's conversations, figures and report (bot.loadbench), without servers."""
+"""The load benchmark's conversations, figures and report (bench.loadbench), without servers."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from bot import loadbench
-from bot.loadbench import (
+from bench import loadbench
+from bench.loadbench import (
     OTHER,
     conversations,
     cpu_by_group,

@@ -1,6 +1,6 @@
 """The production profile against the real local services: PostgreSQL (tracker store, cases,
 events), Redis (lock store) and RabbitMQ (event broker, emptied into PostgreSQL by
-``bot.broker_consumer``). Each run uses its own databases, Redis database and queue."""
+``bot.production.broker_consumer``). Each run uses its own databases, Redis database and queue."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import sys
 
 import pytest
 
-from bot.handoff import CaseStore, Status
-from bot.profile import ensure_database
-from bot.servers import ROOT, Servers, die_with_parent, rasa_env
+from bot.cases.store import CaseStore
+from bot.contract import Status
+from bot.ops.servers import ROOT, Servers, die_with_parent, rasa_env
+from bot.production.profile import ensure_database
 from tests.production import clean_up, events, run_profile, wait_until
 from tests.socketio_parent import SocketParent
 
@@ -35,7 +36,7 @@ def production(tmp_path_factory):
         SEN_RABBITMQ_URL=profile.rabbitmq_url, SEN_RABBITMQ_QUEUE=profile.rabbitmq_queue
     )
     consumer = subprocess.Popen(
-        [sys.executable, "-m", "bot.broker_consumer"], cwd=ROOT, env=consumer_env,
+        [sys.executable, "-m", "bot.production.broker_consumer"], cwd=ROOT, env=consumer_env,
         stdout=consumer_log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
     )  # fmt: skip
     servers = Servers(MODEL, *PORTS, data_dir=data_dir, endpoints=endpoints, extra_env=env)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.profile import ProductionProfile
+from bot.production.profile import ProductionProfile
 
 
 def test_rasa_reads_the_production_endpoints_with_every_value_intact(tmp_path):
@@ -19,7 +19,9 @@ def test_rasa_reads_the_production_endpoints_with_every_value_intact(tmp_path):
     assert oct(path.stat().st_mode & 0o777) == "0o600"  # it holds passwords
     endpoints = AvailableEndpoints.read_endpoints(str(path))
     tracker, lock, broker = endpoints.tracker_store, endpoints.lock_store, endpoints.event_broker
-    assert tracker.type == "bot.tracker_store.ResilientSQLTrackerStore"  # retries, reports
+    assert (
+        tracker.type == "bot.production.tracker_store.ResilientSQLTrackerStore"
+    )  # retries, reports
     assert (tracker.url, tracker.kwargs["db"], tracker.kwargs["dialect"]) == (
         "db.internal",
         "sen_tracker",
@@ -32,7 +34,7 @@ def test_rasa_reads_the_production_endpoints_with_every_value_intact(tmp_path):
     # Rasa's pika broker that finishes publishing before Rasa stops, found as Rasa finds it.
     from rasa.shared.utils.common import class_from_module_path
 
-    from bot.event_broker import DrainingPikaEventBroker
+    from bot.production.event_broker import DrainingPikaEventBroker
 
     assert class_from_module_path(broker.type) is DrainingPikaEventBroker
     assert broker.kwargs["queues"] == ["sen_events"]
@@ -49,7 +51,7 @@ def test_our_services_use_postgresql_and_share_socketio_rooms_through_redis():
 
 def test_the_deployment_files_carry_every_setting_the_profile_derives():
     """The systemd environment file, the deployment guide and the Rasa chart's values must not
-    fall behind bot.profile: a setting missing there is a cluster that silently acts per
+    fall behind bot.production.profile: a setting missing there is a cluster that silently acts per
     instance (rooms, rate limits) or writes to the wrong database."""
     from pathlib import Path
 

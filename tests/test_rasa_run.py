@@ -1,4 +1,5 @@
-"""bot.rasa_run's change to how Rasa checks the action server's replies: the same verdicts and
+"""bot.plugins.rasa_run's change to how Rasa checks the action server's replies: the same verdicts
+and
 errors as Rasa's own check, without checking Rasa's constant schema again for every reply."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
 from rasa.utils.endpoints import EndpointConfig
 
-from bot import rasa_run
+from bot.plugins import rasa_run
 
 GOOD_REPLIES = [
     {"events": [], "responses": []},

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from bot.redaction import LABELS, find_personal_data, redact
+from bot.assistant.redaction import LABELS, find_personal_data, redact
 
 # (message, expected redaction). Every format in the brief appears at least once.
 EMAILS = [

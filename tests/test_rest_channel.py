@@ -1,4 +1,4 @@
-"""The REST channel with server-issued, signed conversation ids (bot/rest_channel.py), served by
+"""The REST channel with server-issued, signed conversation ids (bot/channels/rest.py), served by
 Sanic with a stand-in agent: a caller can only write into a conversation the server gave them."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import requests
 from rasa.core.channels.channel import UserMessage, register
 from sanic import Sanic
 
-from bot.limits import RATE_LIMITED_REPLY
-from bot.rest_channel import SignedRestInput
-from bot.widget_channel import Tokens
+from bot.channels.limits import RATE_LIMITED_REPLY
+from bot.channels.rest import SignedRestInput
+from bot.channels.widget import Tokens
 from tests.serving import serving
 
 SECRET = "a-rest-secret-for-the-tests-only"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.safeguarding import SAFEGUARDING_CHECK, SemanticRiskCheck
+from bot.assistant.safeguarding import SAFEGUARDING_CHECK, SemanticRiskCheck
 
 BENCH = Path(__file__).resolve().parent / "bench"
 MESSAGES = yaml.safe_load((BENCH / "safeguarding.yml").read_text())

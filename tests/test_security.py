@@ -23,9 +23,9 @@ from pathlib import Path
 import jwt
 import pytest
 
-from bot.limits import RATE_LIMITED_REPLY
-from bot.rasa_client import api_jwt
-from bot.servers import Servers, rasa_env
+from bot.cases.rasa_client import api_jwt
+from bot.channels.limits import RATE_LIMITED_REPLY
+from bot.ops.servers import Servers, rasa_env
 from tests.socketio_parent import SocketParent
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,7 +73,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def rasa_process(servers) -> subprocess.Popen:
-    [rasa] = [p for p in servers.processes if "bot.rasa_run" in p.args]
+    [rasa] = [p for p in servers.processes if "bot.plugins.rasa_run" in p.args]
     return rasa
 
 
@@ -207,7 +207,7 @@ def test_a_rest_caller_cannot_write_into_a_conversation_by_choosing_its_id(serve
 def test_rasas_own_rest_channel_is_not_enabled():
     credentials = (ROOT / "credentials.yml").read_text().splitlines()
     assert "rest:" not in [line.strip() for line in credentials]
-    assert "bot.rest_channel.SignedRestInput:" in credentials
+    assert "bot.channels.rest.SignedRestInput:" in credentials
 
 
 # --- size and rate limits ----------------------------------------------------------------------

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.handoff import CaseStore, Reason, Status
-from bot.safeguarding import SAFEGUARDING_REPLY
-from bot.servers import Servers
+from bot.assistant.safeguarding import SAFEGUARDING_REPLY
+from bot.cases.store import CaseStore
+from bot.contract import Reason, Status
+from bot.ops.servers import Servers
 from tests.socketio_parent import SocketParent
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +42,7 @@ def post(servers, body: bytes | dict, path: str = "/webhooks/rest/webhook"):
         return error.code, error.read().decode()
 
 
-# The REST channel issues conversation ids with signed tokens (bot/rest_channel.py): the token
+# The REST channel issues conversation ids with signed tokens (bot/channels/rest.py): the token
 # of each conversation these tests started, by its id.
 _tokens: dict[str, str] = {}
 

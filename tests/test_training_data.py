@@ -7,8 +7,9 @@ from pathlib import Path
 
 import yaml
 
-from bot import knowledge
-from bot.answering import BEYOND_GUIDANCE_TOPICS, SMALLTALK_INTENTS
+from bot.assistant import knowledge
+from bot.assistant.responder import BEYOND_GUIDANCE_TOPICS, SMALLTALK_INTENTS
+from bot.contract import intent_for_article
 from tests.test_intent_model import examples
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,7 +20,7 @@ def test_every_article_has_an_intent_with_at_least_25_examples():
     _, labels = examples(*NLU_FILES)
     counts = Counter(labels)
     for article_id in knowledge.expected_article_ids():
-        intent = "kb_" + article_id.replace("-", "_")
+        intent = intent_for_article(article_id)
         assert counts[intent] >= 25, (intent, counts[intent])
 
 

@@ -1,4 +1,4 @@
-"""Transcripts, content gaps and analytics from the event broker's table (bot/transcripts.py).
+"""Transcripts, content gaps and analytics from the event broker's table (bot/cases/transcripts.py).
 
 The fixture ``events_sample.json`` is the events table of a real run (Rasa server, action server
 and adviser API): five REST conversations (an answer then a payload Rasa could not match, a
@@ -19,15 +19,16 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from bot.handoff import Case, CaseStore, Reason
-from bot.handoff_watcher import events_engine, events_table
-from bot.transcripts import (
+from bot.cases.store import CaseStore
+from bot.cases.transcripts import (
     ConversationSummary,
     TranscriptStore,
     content_words,
     group_questions,
     message_id,
 )
+from bot.cases.watcher import events_engine, events_table
+from bot.contract import Case, Reason
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "events_sample.json"
 WIDGET = "w1mAkbBVIel2cTtQzS48K4ZKS"
@@ -180,7 +181,7 @@ def test_a_widget_conversation_shows_button_text_the_adviser_and_the_hand_off(re
 
 
 def test_reply_ids_are_the_widgets_and_feedback_is_joined_through_them(real):
-    from bot.widget_channel import message_id as widget_message_id
+    from bot.channels.widget import message_id as widget_message_id
 
     for stamp, text in [(1795939401.058782, "x"), (12, "y\nz"), (None, "")]:
         assert message_id(stamp, text) == widget_message_id(stamp, text)
@@ -573,7 +574,7 @@ def test_malformed_rows_are_skipped_and_odd_events_tolerated(urls, caplog):
     events.raw("c", {"event": "slot", "name": "route", "value": "answer", "timestamp": T0 + 3})
     write_events(events_url, events.rows)
     store = TranscriptStore(events_url)
-    with caplog.at_level(logging.WARNING, logger="bot.transcripts"):
+    with caplog.at_level(logging.WARNING, logger="bot.cases.transcripts"):
         summary, turns = store.conversation("c")
     assert len([r for r in caplog.records if "Skipping events row" in r.message]) == 5
     assert summary.channel == "unknown" and summary.turns == 2
@@ -591,7 +592,7 @@ def test_malformed_rows_are_skipped_and_odd_events_tolerated(urls, caplog):
     # Logged once per row, not again when everything is reread.
     caplog.clear()
     write_events(events_url, Events().ask("other", "hi", "smalltalk").rows)
-    with caplog.at_level(logging.WARNING, logger="bot.transcripts"):
+    with caplog.at_level(logging.WARNING, logger="bot.cases.transcripts"):
         assert len(store.conversations()) == 2
         with sa.create_engine(events_url, future=True).begin() as db:  # elsewhere: it rereads
             db.execute(events_table.delete().where(events_table.c.sender_id == "other"))

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from bot.handoff import CaseStore
-from bot.servers import Servers
+from bot.cases.store import CaseStore
+from bot.ops.servers import Servers
 from tests.adviser_client import call_adviser_api
 
 ROOT = Path(__file__).resolve().parent.parent

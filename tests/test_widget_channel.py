@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from bot.handoff import CaseStore
-from bot.widget_channel import Tokens, bot_payload, history, message_id
+from bot.cases.store import CaseStore
+from bot.channels.widget import Tokens, bot_payload, history, message_id
 
 
 @pytest.fixture

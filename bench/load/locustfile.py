@@ -3,11 +3,11 @@
 Each simulated parent starts a new conversation (``POST /webhooks/rest/session``), then plays
 one scripted conversation of 3-6 turns (``POST /webhooks/rest/webhook``), thinking between
 messages, and starts again with a new conversation. The scripts are written by
-``bot.loadbench`` from the project's own question sets and passed with ``--scripts``.
+``bench.loadbench`` from the project's own question sets and passed with ``--scripts``.
 
 Runs in its own virtual environment (``.venv-load``: Locust's pins clash with Rasa's), so it
 imports nothing from the project. Every request's latency is also appended, one JSON object a
-line, to ``--samples``, for ``bot.loadbench`` to compute exact percentiles and per-kind figures.
+line, to ``--samples``, for ``bench.loadbench`` to compute exact percentiles and per-kind figures.
 
 A message fails when the HTTP status is not 200, the body is not a JSON list, or the assistant
 sent no text at all.
@@ -42,7 +42,7 @@ def _arguments(parser: Any) -> None:
 def _load(environment: Environment, **_: Any) -> None:
     options = environment.parsed_options
     if options is None or not options.scripts:
-        raise SystemExit("--scripts is required (bot.loadbench writes it)")
+        raise SystemExit("--scripts is required (bench.loadbench writes it)")
     with open(options.scripts, encoding="utf-8") as file:
         _state["scripts"] = json.load(file)["conversations"]
     if options.samples:

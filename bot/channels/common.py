@@ -11,7 +11,8 @@ caller sends is read before it is known to come from the platform:
 4. a verified payload that is not what the platform documents: 400 (a short reason, no trace);
 5. each message, once (platforms retry, so their message ids are remembered for a while), goes to
    Rasa as the parent's ``UserMessage``, unless the conversation is over ``SEN_RATE_LIMIT``
-   (bot.limits): then the parent is told, once per window, to wait a moment (a reply for every
+   (bot.channels.limits): then the parent is told, once per window, to wait a moment (a reply for
+   every
    refused message would itself flood them, and each SMS costs), and Rasa never sees it.
 
 Replies go through an ``OutputChannel`` that knows the recipient from the conversation id alone
@@ -40,14 +41,14 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.limits import (
+from bot.channels.limits import (
     RATE_LIMITED_REPLY,
     SharedFailure,
     rate_limiter,
     shared_redis,
     window_limiter,
 )
-from bot.trouble import handle_or_apologise
+from bot.channels.trouble import handle_or_apologise
 
 logger = logging.getLogger("bot.channels")
 
@@ -549,7 +550,7 @@ class WebhookInput(InputChannel):
                 continue
             try:
                 message = await self.user_message(request, incoming, output)
-                # Rasa silent (action server down): the parent gets bot.trouble's reply; an
+                # Rasa silent (action server down): the parent gets bot.channels.trouble's reply; an
                 # error is left to the note below.
                 await handle_or_apologise(
                     request.app, message, on_new_message, reraise=True, apologise_on_error=False

@@ -1,0 +1,95 @@
+"""The intent model: logistic regression over sentence embeddings and TF-IDF features.
+
+Kept apart from Rasa so the benchmark and tests can train and probe it directly. Saved as
+JSON and NumPy arrays (``allow_pickle=False``): loading a model file cannot execute code.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from scipy.sparse import csr_matrix, hstack
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from bot.assistant.embeddings import shared_encoder
+
+_VECTORIZERS = {
+    "chars": {"analyzer": "char_wb", "ngram_range": (2, 4), "sublinear_tf": True, "min_df": 2},
+    "words": {"analyzer": "word", "ngram_range": (1, 1), "sublinear_tf": True},
+}
+
+
+class IntentModel:
+    def __init__(
+        self,
+        vectorizers: dict[str, TfidfVectorizer],
+        classes: np.ndarray,
+        coef: np.ndarray,
+        intercept: np.ndarray,
+    ) -> None:
+        self.vectorizers = vectorizers
+        self.classes = classes
+        self.coef = coef
+        self.intercept = intercept
+
+    @staticmethod
+    def _features(texts: list[str], vectorizers: dict[str, TfidfVectorizer]) -> csr_matrix:
+        embeddings = csr_matrix(shared_encoder().encode(texts))
+        sparse = [vectorizers[name].transform(texts) for name in _VECTORIZERS]
+        return hstack([embeddings, *sparse]).tocsr()
+
+    @classmethod
+    def fit(
+        cls, texts: list[str], labels: list[str], C: float = 20.0, max_iter: int = 3000
+    ) -> IntentModel:
+        vectorizers = {
+            name: TfidfVectorizer(**opts).fit(texts) for name, opts in _VECTORIZERS.items()
+        }
+        classifier = LogisticRegression(C=C, max_iter=max_iter)
+        classifier.fit(cls._features(texts, vectorizers), labels)
+        return cls(vectorizers, classifier.classes_, classifier.coef_, classifier.intercept_)
+
+    def probabilities(self, texts: list[str]) -> np.ndarray:
+        scores = self._features(texts, self.vectorizers) @ self.coef.T + self.intercept
+        scores = np.asarray(scores)
+        scores = np.exp(scores - scores.max(axis=1, keepdims=True))
+        return scores / scores.sum(axis=1, keepdims=True)
+
+    def rank(self, texts: list[str]) -> list[list[dict]]:
+        """For each text, every intent with its confidence, best first."""
+        rankings = []
+        for row in self.probabilities(texts):
+            order = np.argsort(-row)
+            rankings.append(
+                [{"name": str(self.classes[i]), "confidence": float(row[i])} for i in order]
+            )
+        return rankings
+
+    def save(self, directory: Path) -> None:
+        meta = {"classes": [str(c) for c in self.classes], "vectorizers": {}}
+        for name, vectorizer in self.vectorizers.items():
+            meta["vectorizers"][name] = {
+                "vocabulary": {term: int(i) for term, i in vectorizer.vocabulary_.items()},
+            }
+            np.save(directory / f"idf_{name}.npy", vectorizer.idf_, allow_pickle=False)
+        (directory / "intent_model.json").write_text(json.dumps(meta), encoding="utf-8")
+        np.save(directory / "coef.npy", self.coef, allow_pickle=False)
+        np.save(directory / "intercept.npy", self.intercept, allow_pickle=False)
+
+    @classmethod
+    def load(cls, directory: Path) -> IntentModel:
+        meta = json.loads((directory / "intent_model.json").read_text(encoding="utf-8"))
+        vectorizers = {}
+        for name, opts in _VECTORIZERS.items():
+            vectorizer = TfidfVectorizer(vocabulary=meta["vectorizers"][name]["vocabulary"], **opts)
+            vectorizer.idf_ = np.load(directory / f"idf_{name}.npy", allow_pickle=False)
+            vectorizers[name] = vectorizer
+        return cls(
+            vectorizers,
+            np.array(meta["classes"]),
+            np.load(directory / "coef.npy", allow_pickle=False),
+            np.load(directory / "intercept.npy", allow_pickle=False),
+        )

@@ -1,0 +1,291 @@
+"""The knowledge base: guidance documents and the curated articles built from them.
+
+Content lives in ``knowledge/`` as data files; this module loads it, validates it (the validator
+names the file and field of every problem) and keeps placeholder text away from parents.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from bot.contract import article_for_intent, intent_for_article
+from bot.settings import ROOT
+
+KNOWLEDGE_DIR = ROOT / "knowledge"
+
+# Web-page template text left in a page by its editor. A section whose heading or text matches
+# is placeholder, not guidance.
+PLACEHOLDER_PATTERNS = [
+    re.compile(r"lorem ipsum", re.I),
+    re.compile(r"consectetur adipiscing", re.I),
+    re.compile(r"add your heading text here", re.I),
+    re.compile(r"^\s*this is the heading\s*$", re.I | re.M),
+    re.compile(r"^\s*\?{2,}\s*$", re.M),
+]
+
+ARTICLE_FIELDS = ("id", "title", "guidance", "section", "answer", "quote", "related", "questions")
+MAX_ANSWER_WORDS = 120
+
+
+def contains_placeholder(text: str) -> bool:
+    return any(p.search(text) for p in PLACEHOLDER_PATTERNS)
+
+
+def normalise(text: str) -> str:
+    """Compare text as a reader would: curly quotes as straight ones, any run of space as one."""
+    text = text.replace("\u2018", "'").replace("\u2019", "'")
+    text = text.replace("\u201c", '"').replace("\u201d", '"')
+    return re.sub(r"\s+", " ", text).strip()
+
+
+class KnowledgeError(Exception):
+    """The knowledge base has problems; ``problems`` lists each as 'file: field: what'."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass
+class Section:
+    heading: str
+    text: str
+    placeholder: bool
+
+    @property
+    def paragraphs(self) -> list[str]:
+        return [normalise(p) for p in re.split(r"\n\s*\n", self.text) if p.strip()]
+
+
+@dataclass
+class GuidanceDocument:
+    id: str
+    title: str
+    path: Path
+    text: str
+    sections: list[Section]
+
+    @property
+    def content_sections(self) -> list[Section]:
+        """The sections a parent may see: never the placeholders."""
+        return [s for s in self.sections if not s.placeholder]
+
+    @property
+    def placeholder_sections(self) -> list[Section]:
+        return [s for s in self.sections if s.placeholder]
+
+    def section(self, heading: str) -> Section | None:
+        return next((s for s in self.sections if s.heading == heading), None)
+
+    def supports(self, quote: str) -> bool:
+        """True when the quote is verbatim in the document's real (non-placeholder) content."""
+        wanted = normalise(quote)
+        return any(wanted in normalise(s.heading + "\n" + s.text) for s in self.content_sections)
+
+
+@dataclass
+class Article:
+    id: str
+    title: str
+    guidance: str
+    section: str
+    answer: str
+    quotes: list[str]
+    related: list[str]
+    questions: list[str]
+    detail: str = ""
+    path: Path | None = None
+
+    @property
+    def intent(self) -> str:
+        return intent_for_article(self.id)
+
+
+@dataclass
+class KnowledgeBase:
+    guidance: dict[str, GuidanceDocument]
+    articles: dict[str, Article] = field(default_factory=dict)
+
+    def article(self, article_id: str) -> Article | None:
+        return self.articles.get(article_id)
+
+    def article_for_intent(self, intent: str | None) -> Article | None:
+        article_id = article_for_intent(intent)
+        return self.articles.get(article_id) if article_id else None
+
+    def source_line(self, article: Article) -> str:
+        doc = self.guidance[article.guidance]
+        return f"Source: {doc.title}, section \u201c{article.section}\u201d."
+
+
+def _read_yaml(path: Path, problems: list[str]) -> dict | None:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        problems.append(f"{path}:{where}: not valid YAML ({getattr(error, 'problem', error)})")
+        return None
+    if not isinstance(data, dict):
+        problems.append(f"{path}: expected a mapping of fields, found {type(data).__name__}")
+        return None
+    return data
+
+
+def load_guidance(meta_path: Path, problems: list[str]) -> GuidanceDocument | None:
+    meta = _read_yaml(meta_path, problems)
+    if meta is None:
+        return None
+    for name in ("id", "title", "file", "headings"):
+        if not meta.get(name):
+            problems.append(f"{meta_path}: {name}: missing")
+    if any(not meta.get(n) for n in ("id", "title", "file", "headings")):
+        return None
+    text_path = meta_path.parent / meta["file"]
+    if not text_path.is_file():
+        problems.append(f"{meta_path}: file: {text_path.name} does not exist beside it")
+        return None
+    text = text_path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    starts: list[tuple[int, str]] = []
+    cursor = 0
+    for heading in meta["headings"]:
+        index = next(
+            (i for i in range(cursor, len(lines)) if lines[i].strip() == str(heading).strip()),
+            None,
+        )
+        if index is None:
+            problems.append(
+                f"{meta_path}: headings: '{heading}' is not a line of {text_path.name} "
+                "(after the heading before it); headings must be listed in document order"
+            )
+            continue
+        starts.append((index, str(heading).strip()))
+        cursor = index + 1
+    sections = []
+    for n, (index, heading) in enumerate(starts):
+        end = starts[n + 1][0] if n + 1 < len(starts) else len(lines)
+        body = "\n".join(lines[index + 1 : end]).strip()
+        sections.append(
+            Section(heading, body, contains_placeholder(heading) or contains_placeholder(body))
+        )
+    return GuidanceDocument(meta["id"], meta["title"], text_path, text, sections)
+
+
+def _as_list(value: object) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _check_article(path: Path, data: dict, guidance: dict[str, GuidanceDocument]) -> list[str]:
+    problems = [f"{path}: {name}: missing" for name in ARTICLE_FIELDS if not data.get(name)]
+    if problems:
+        return problems
+    if data["id"] != path.stem:
+        problems.append(f"{path}: id: '{data['id']}' differs from the file name '{path.stem}'")
+    for name in ("title", "answer", "detail", "section"):
+        if contains_placeholder(str(data.get(name) or "")):
+            problems.append(f"{path}: {name}: contains placeholder text")
+    words = len(str(data["answer"]).split())
+    if words > MAX_ANSWER_WORDS:
+        problems.append(
+            f"{path}: answer: {words} words; keep it to {MAX_ANSWER_WORDS} "
+            "(move the rest to detail)"
+        )
+    doc = guidance.get(data["guidance"])
+    if doc is None:
+        problems.append(
+            f"{path}: guidance: unknown guidance document '{data['guidance']}' "
+            f"(known: {', '.join(sorted(guidance)) or 'none'})"
+        )
+        return problems
+    section = doc.section(str(data["section"]))
+    if section is None:
+        problems.append(f"{path}: section: '{data['section']}' is not a heading of '{doc.id}'")
+    elif section.placeholder:
+        problems.append(f"{path}: section: '{data['section']}' is placeholder text")
+    for quote in _as_list(data["quote"]):
+        if contains_placeholder(str(quote)):
+            problems.append(f"{path}: quote: contains placeholder text: '{quote}'")
+        elif not doc.supports(str(quote)):
+            problems.append(f"{path}: quote: not found verbatim in '{doc.id}': '{quote}'")
+    if not isinstance(data["related"], list):
+        problems.append(f"{path}: related: must be a list of article ids")
+    if not isinstance(data["questions"], list):
+        problems.append(f"{path}: questions: must be a list of questions")
+    return problems
+
+
+def load(directory: Path = KNOWLEDGE_DIR) -> KnowledgeBase:
+    """Load and validate the whole knowledge base; raise KnowledgeError listing every problem."""
+    problems: list[str] = []
+    guidance: dict[str, GuidanceDocument] = {}
+    meta_files = sorted((directory / "guidance").glob("*.yml"))
+    if not meta_files:
+        problems.append(f"{directory / 'guidance'}: no guidance document (*.yml beside its text)")
+    for meta_path in meta_files:
+        doc = load_guidance(meta_path, problems)
+        if doc is None:
+            continue
+        if doc.id in guidance:
+            problems.append(f"{meta_path}: id: duplicate guidance id '{doc.id}'")
+        guidance[doc.id] = doc
+
+    kb = KnowledgeBase(guidance)
+    for path in sorted((directory / "articles").glob("*.yml")):
+        data = _read_yaml(path, problems)
+        if data is None:
+            continue
+        article_problems = _check_article(path, data, guidance)
+        problems += article_problems
+        if any(p.endswith(": missing") for p in article_problems):
+            continue
+        if data["id"] in kb.articles:
+            other = kb.articles[data["id"]].path
+            problems.append(f"{path}: id: duplicate id '{data['id']}' (also in {other})")
+            continue
+        kb.articles[data["id"]] = Article(
+            id=data["id"],
+            title=str(data["title"]).strip(),
+            guidance=data["guidance"],
+            section=str(data["section"]),
+            answer=str(data["answer"]).strip(),
+            quotes=[str(q) for q in _as_list(data["quote"])],
+            related=list(data["related"]) if isinstance(data["related"], list) else [],
+            questions=[str(q) for q in data["questions"]]
+            if isinstance(data["questions"], list)
+            else [],
+            detail=str(data.get("detail") or "").strip(),
+            path=path,
+        )
+    for article in kb.articles.values():
+        for related in article.related:
+            if related not in kb.articles:
+                problems.append(f"{article.path}: related: '{related}' is not an article id")
+            elif related == article.id:
+                problems.append(f"{article.path}: related: an article cannot relate to itself")
+    expected = expected_article_ids(directory)
+    if expected is not None:
+        for article_id in sorted(set(kb.articles) - expected):
+            problems.append(
+                f"{kb.articles[article_id].path}: id: unknown id '{article_id}' "
+                f"(add it to {directory / 'article-ids.yml'} first)"
+            )
+        for article_id in sorted(expected - set(kb.articles)):
+            problems.append(f"{directory / 'articles'}: no article for id '{article_id}'")
+    if problems:
+        raise KnowledgeError(problems)
+    return kb
+
+
+def expected_article_ids(directory: Path = KNOWLEDGE_DIR) -> set[str] | None:
+    """The stable article ids the rest of the system refers to (knowledge/article-ids.yml)."""
+    path = directory / "article-ids.yml"
+    if not path.is_file():
+        return None
+    return set(yaml.safe_load(path.read_text(encoding="utf-8"))["ids"])

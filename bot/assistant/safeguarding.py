@@ -1,0 +1,367 @@
+"""Deterministic safeguarding check, run on every message before and apart from the model.
+
+A parent may mention a risk to a child (or to themself) in a single clause of a long, ordinary
+question. The check looks for risk phrases anywhere in the message, after normalising case,
+apostrophes and spacing, and ignores a few everyday idioms that share the words ("dying to",
+"kill for a coffee", "hit her target"). It errs on the side of replying: a false alarm costs a
+parent a few seconds; a miss can cost far more.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bot.settings import ROOT
+
+_SELF = r"(?:him|her|my|them|your|our)\s?(?:self|selves|slef|sef)"
+_PERSON = (
+    r"(?:he|she|they|i|my (?:son|daughter|child|boy|girl|kid|ds|dd|dc)|ds|dd|dc|"
+    r"my little (?:one|boy|girl)|son|daughter|child|kid)"
+)
+_ADULT = (
+    r"(?:teacher|staff|ta|t\.a\.|head|headteacher|head teacher|senco|sendco|dinner lady|"
+    r"adult|adults|dad|father|stepdad|step dad|mum|mother|stepmum|step mum|partner|husband|"
+    r"wife|boyfriend|girlfriend|ex|uncle|aunt|grandad|granddad|nan|brother|sister|"
+    r"carer|babysitter|coach|neighbour|man|woman|someone|somebody|escort|driver|taxi driver|"
+    r"member of staff|staff member|older boy|older boys|older kids|boy|boys|lad|lads|"
+    r"he|she|they)"
+)
+_HARM_VERB = r"(?:pushed|shoved|push(?:es|ing)?|shov(?:es|ing)|pinch(?:ed|es|ing)?|lock(?:s|ed|ing)?|threaten(?:s|ed|ing)?|hit|hits|hitting|beat|beats|beaten|beating|punch(?:ed|es|ing)?|kick(?:ed|s|ing)?|slap(?:ped|s|ping)?|strangl(?:ed|es|ing|e)|chok(?:ed|es|ing|e)|throttl(?:ed|es|e)|burn(?:ed|t|s)?|smack(?:ed|s|ing)?|shak(?:e|es|en|ing)|shook|hurt(?:s|ing)?|attack(?:ed|s|ing)?)"
+_VICTIM = r"(?:(?:his|her|their|my) (?:legs?|arms?|face|head|hands?|back|bottom|neck|ears?)|him|her|me|us|them|my (?:son|daughter|child|boy|girl|kids?|children|ds|dd)|our (?:son|daughter|child|boy|girl|kids?|children)|ds|dd)"
+
+RISK_PATTERNS: dict[str, list[str]] = {
+    "suicide": [
+        r"\bsuicid",
+        r"\bkill(?:s|ed|ing)?\s+" + _SELF,
+        r"\bkms\b",
+        r"\bunalive",
+        r"\bend(?:s|ed|ing)?\s+(?:his|her|my|their|it)\s+(?:own\s+)?li(?:fe|ves)\b",
+        r"\bend(?:ing)? it all\b",
+        r"\btake (?:his|her|my|their) (?:own )?li(?:fe|ves)\b",
+        r"\bwants? to die\b",
+        r"\bwanting to die\b",
+        r"\b(?:want|wants|wanted|wanting|going|gonna) to be dead\b",
+        r"\bwish(?:es|ed)? (?:he|she|i|they) (?:was|were|wasn'?t|weren'?t) (?:dead|alive|born|here)\b",
+        r"\bbetter off dead\b",
+        r"\b(?:would|wd|wud|will|d) be (?:better|happier) off (?:if (?:i|he|she|they) (?:was|were|wasn'?t|weren'?t)|without (?:me|him|her))\b",
+        r"\bhow many (?:paracetamol|pills|tablets)\b",
+        r"\bdriv(?:e|ing) (?:the car )?(?:into|off) (?:a|the) (?:wall|tree|lorry|bridge|cliff|river)\b",
+        r"\bbetter off without (?:me|him|her)\b",
+        r"\b(?:doesn'?t|does not|don'?t|do not|didn'?t) want to (?:be alive|live|exist|be here)\b",
+        r"\bno (?:point|reason) (?:in )?(?:living|to live|being alive)\b",
+        r"\bcan'?t go on\b",
+        r"\bcannot go on\b",
+        r"\bnot (?:want|wanting) to (?:live|be alive)\b",
+        r"\bhang(?:ed|ing)? " + _SELF,
+        r"\bnoose\b",
+        r"\boverdos",
+        r"\bjump (?:off|in front of)\b",
+        r"\b(?:jump|jumping|jumped|throw (?:him|her|my)self) (?:out of|off|from) (?:the|a|his|her|my) (?:window|bridge|roof|building|balcony|car)\b",
+        r"\b(?:see|seeing|is) (?:the|any|no) point (?:in|of) (?:living|life|going on|being here|being alive)\b",
+        r"\bpoint in living\b",
+        r"\b(?:took|take|taking|swallowed|swallowing|take all) (?:a load of |loads of |all (?:my|her|his|the) |a handful of |a bunch of |lots of |too many )?(?:tablets|pills|paracetamol)\b",
+        r"\b(?:note|letter|message|messages)s? (?:saying|to say|that says|which said) (?:goodbye|bye)\b",
+        r"\bgoodbye (?:note|letter)\b",
+        r"\b(?:note|letter)\b.{0,30}\b(?:saying|says|said) (?:goodbye|bye)\b",
+        r"\bdisappear (?:forever|for good|for ever)\b",
+        r"\b(?:never|not) wake up\b",
+        r"\b(?:everyone|everybody|we|you all|the family)(?: would| will)? (?:be|are) (?:better|happier) (?:off )?without (?:me|him|her)\b",
+        r"\bways to (?:kill|die|end it|do it)\b",
+        r"\bgiv(?:ing|en|es) (?:all )?(?:his|her|their|my) (?:things|stuff|belongings|toys|possessions) away\b",
+        r"\bgiv(?:ing|en|es|e) away (?:all |most |lots )?(?:of )?(?:his|her|their|my)\b",
+    ],
+    "self_harm": [
+        r"\bself[\s-]?harm",
+        r"\b(?:hurt|hurts|hurting|harm|harms|harming|injur(?:e|es|ing)|cut|cuts|cutting|burn|burns|burning|scratch(?:es|ing)?|bit(?:e|es|ing)|hit(?:s|ting)?|punch(?:es|ing)?|bang(?:s|ing)?)\s+"
+        + _SELF,
+        r"\bcutting (?:his|her|their|my) (?:arms?|wrists?|legs?|skin)\b",
+        r"\bcuts on (?:his|her|their|my) (?:arms?|wrists?|legs?)\b",
+        r"\bhead[\s-]?bang",
+        r"\b(?:cuts|cut marks|scars|scratches|burns|burn marks|bite marks) (?:all )?(?:on|over|up|across|down) (?:his|her|their|my|ds'?s?|dd'?s?) \w+",
+        r"\bfresh cuts\b",
+        r"\b(?:has |had |have )?cut (?:his|her|their|my) (?:arms?|wrists?|legs?|thighs?|skin|stomach|tummy|face)\b",
+        r"\bscratch(?:ing|es|ed)? (?:his|her|their|my) \w+.{0,30}\b(?:until|till|raw)\b",
+        r"\b(?:until|till|til|til) (?:it|they|she|he) (?:bleeds?|bled|bleeding)\b",
+        r"\bscratched (?:his|her|their) \w+ raw\b",
+        r"\bmak(?:ing|es|e) (?:her|him|them)sel(?:f|ves) sick\b",
+        r"\bstarv(?:ing|es|ed) (?:her|him|them)sel(?:f|ves)\b",
+        r"\b(?:might|could|will|want to|going to|gonna|scared i'?ll|afraid i'?ll) (?:hurt|harm) (?:myself|him|her|my (?:son|daughter|child|kids?))\b",
+        r"\bscared (?:of )?what i might do\b",
+        r"\bi (?:shook|shake|hit|slapped|smacked|hurt|pushed|grabbed|shoved|kicked) (?:him|her|them|my \w+)\b",
+        r"\b(?:scared|afraid|worried) i'?(?:ll| will) (?:do it again|hurt|lose it)\b",
+    ],
+    "abuse": [
+        r"\babus(?:e|ed|es|ing|ive)\b",
+        r"\bsexual(?:ly)?\b(?! education| health)",
+        r"\btouch(?:ed|es|ing)? (?:him|her|them|me|my \w+) (?:inappropriately|down there|in (?:his|her|their|my) (?:private|privates))",
+        r"\binappropriate(?:ly)? touch",
+        r"\bgroom(?:ed|ing)\b",
+        r"\bmolest",
+        r"\brap(?:e|ed|ing)\b",
+        r"\bbeing neglected\b",
+        r"\bhome alone\b",
+        r"\b(?:leaves?|leaving|left) (?:him|her|them|ds|dd|my \w+|the kids|the children) (?:home )?(?:alone|on (?:his|her|their) own|by (?:him|her|them)sel(?:f|ves))\b",
+        r"\b(?:hasn'?t|has not|haven'?t|have not) (?:been )?(?:washed|fed|eaten|bathed|changed) (?:for|in)\b",
+        r"\b(?:hasn'?t|has not) been (?:washed|fed|bathed)\b",
+        r"\bnever any food\b",
+        r"\b(?:doesn'?t|does not|don'?t|didn'?t|never) feed (?:them|him|her|the kids|the children)\b",
+        r"\bcome (?:back|home) (?:starving|filthy|hungry|dirty)\b",
+        r"\bneglected (?:at home|by (?:his|her|their|my))\b",
+        r"\bexploit(?:ed|ation|ing)\b",
+        r"\b"
+        + _ADULT
+        + r"\s+(?:has\s+|had\s+|is\s+|keeps\s+|kept\s+)?"
+        + _HARM_VERB
+        + r"\s+"
+        + _VICTIM
+        + r"\b(?!\s+target)",
+        r"\b"
+        + _HARM_VERB
+        + r"\s+by\s+(?:a|an|the|his|her|my|their|one of the)?\s*"
+        + _ADULT
+        + r"\b",
+        r"\bbruis(?:e|es|ed|ing)\b",
+        r"\bmarks on (?:his|her|their) (?:arms?|legs?|body|neck|face|back|wrists?)\b",
+        r"\bthreaten(?:ed|s|ing)? to (?:kill|hurt|stab|hit)\b",
+        r"\b(?:locked|shut|locks|shuts) (?:him|her|them|ds|dd|my \w+) (?:in|out)\b",
+        r"\b(?:not to|never to|don'?t|dont) tell (?:anyone|anybody|mum|mummy|mom|dad|daddy|me|you|his mum|her mum|his dad|her dad)\b",
+        r"\bkeep (?:it|this|that|them|things) (?:a )?secrets?\b",
+        r"\bkeep secrets\b",
+        r"\bflinch(?:es|ing|ed)?\b",
+        r"\b"
+        + _ADULT
+        + r"\b.{0,60}\btouch(?:ing|ed|es)? (?:my|our|her|him|them)\b(?! (?:on the (?:shoulder|arm|back)|gently))",
+        r"\bsocial media\b.{0,80}\bsecret\b",
+        r"\b(?:scared|frightened|afraid|terrified) of (?:his|her|their|my|our) (?:dad|father|mum|mother|stepdad|step dad|partner|husband|wife|boyfriend|girlfriend|ex|teacher|ta)\b",
+    ],
+    "domestic_violence": [
+        r"\bdomestic (?:abuse|violence)\b",
+        r"\b(?:partner|husband|boyfriend|ex|wife|girlfriend|dad|father|stepdad|step dad)\s+(?:is|was|gets|got|has been|can be)\s+(?:violent|aggressive towards)\b",
+        r"\bviolen(?:t|ce) (?:at|in the) home\b",
+        r"\b(?:not|isn'?t|doesn'?t feel|don'?t feel|dont feel|never feels?) safe (?:at home|in (?:the|our|my) (?:house|home))\b",
+        r"\bunsafe at home\b",
+        r"\b(?:doesn'?t|does not|don'?t|won'?t|will not|refuses to) (?:want to )?go (?:back )?home\b",
+        r"\b(?:smashed|broke|took) my phone\b",
+        r"\blocked me (?:out|in)\b",
+        r"\b(?:please )?don'?t let (?:him|her) see this\b",
+        r"\bpinned me\b",
+        r"\bput me in (?:hospital|a&e|a and e)\b",
+        r"\bgrabbed me\b",
+        r"\b(?:isn'?t|is not|not|never) safe to (?:leave|be left)\b",
+        r"\b(?:threw|throws|thrown|throwing) (?:a|an|the|his|her|things|stuff|\w+)(?: \w+)? at me\b",
+        r"\b(?:don'?t|dont|do not|doesn'?t|does not|never|no longer) feels? safe\b",
+        r"\b(?:hitting|hits|beating|beats|beat|pushed|shoved|strangled|choked|kicked|punched|slapped) me\b",
+        r"\b(?:threatening|threatens|threatened) (?:us|me|the kids|the children)\b",
+        r"\b(?:scared|afraid|frightened|terrified) (?:to go|of going) home\b",
+        r"\bfleeing\b",
+        r"\brefuge\b",
+    ],
+    "restraint_injury": [
+        r"\brestrain(?:ed|t|ts|ing)?\b.{0,160}\b(?:bruis|injur|hurt|marks?|scratch|cuts?|bleed|broken|sprain|pain|swollen|carpet burn)",
+        r"\b(?:bruis|injur|hurt|marks?|scratch|bleed|broken|sprain|swollen|carpet burn)\w*\b.{0,160}\brestrain",
+        r"\b(?:pinned|held|holding|pin|pins)\s+(?:him|her|them|my \w+)\s+(?:down|to the floor|on the floor|against)\b",
+        r"\b(?:dragged|manhandled|yanked)\b",
+        r"\bgrabbed\s+(?:him|her|them|my \w+|ds|dd)\b",
+        r"\b(?:held|pinned|forced) (?:down|to the (?:floor|ground))\b",
+        r"\bpositive handling\b.{0,160}\b(?:bruis|injur|hurt|marks?|scratch|swollen)",
+        r"\bmarks (?:on|round|around) (?:his|her|their) (?:neck|arms?|wrists?|legs?|face|back|body)\b",
+        r"\bsat on (?:him|her|them)\b",
+        r"\bface ?down (?:restraint|hold|on the floor)\b",
+        r"\bprone (?:hold|restraint|position)\b",
+        r"\b(?:couldn'?t|could not|can'?t|cannot|wasn'?t able to) breathe\b",
+    ],
+    "missing_or_danger": [
+        r"\b(?:has|had|have|is|was) (?:gone )?missing\b(?! out)",
+        r"\bgone missing\b",
+        r"\bran away from (?:home|school)\b",
+        r"\brun(?:s|ning)? away from home\b",
+        r"\bin (?:immediate |real )?danger\b(?! of)",
+        r"\bweapon\b",
+        r"\bknife\b",
+        r"\bstab(?:bed|bing)?\b",
+        r"\bcounty lines\b",
+        r"\b(?:a|an|some|this|one) (?:man|grown man|adult|older (?:man|guy|boy|lad)|stranger|guy|bloke)\b.{0,40}\b(?:messag|texting|snapchat|on snap|dms?\b|chatting)",
+        r"\b(?:got|has|had|carrying|carries|with) a (?:blade|knife|machete|gun)\b",
+        r"\b(?:gonna|going to|will|would) (?:stab|batter|beat up|jump|shank) (?:him|her|them|me)\b",
+        r"\b(?:hasn'?t|has not|didn'?t|did not|not|never) (?:come|came|been|got) (?:back )?home\b",
+        r"\b(?:hasn'?t|has not|didn'?t|did not) (?:come|came) back\b",
+        r"\b(?:can'?t|cannot|can not|couldn'?t|could not|no one can|nobody can|still can'?t) find (?:him|her|them|ds|dd|my \w+)\b",
+        r"\b(?:second|2nd|another|new|secret) phone\b",
+        r"\b(?:chats?|messages?|texts?) (?:are|is|were|was) (?:private|secret|just between them)\b",
+        r"\b(?:pics|pictures|photos|videos?) of (?:him|her|them)(?:self|selves)? (?:in (?:his|her|their) (?:pants|underwear)|naked|with no clothes|undressed)\b",
+        r"\bno clothes on\b",
+        r"\btake (?:his|her|their) (?:top|clothes|shirt|t-?shirt|trousers|pants|knickers) off\b",
+        r"\bsore (?:down there|in (?:her|his) (?:private|privates|bottom))\b",
+        r"\b(?:nobody|no one|no-one|noone) (?:will|would|wd|is going to|gonna) believe\b",
+        r"\b(?:drop|dropping|deliver|delivering|carry|carrying) (?:bags|packages|parcels|packets|stuff) (?:off|for)\b",
+        r"\b(?:rang|called|phoned|told|contacted) the police\b",
+        r"\bpolice (?:are|were|said|say|have been|came)\b",
+        r"\bcarry(?:ing)? (?:a )?(?:knife|blade|weapon|machete)\b",
+    ],
+}
+
+# Everyday phrases that share words with the risk patterns but carry no risk.
+BENIGN_PATTERNS = [
+    r"\bdying (?:to|for)\b",
+    r"\bkill(?:ing)? for a\b",
+    r"\bcould kill (?:for|him|her) (?:a|when|if)?\b",
+    r"\bhit (?:his|her|their) (?:targets?|milestones?|goals?)\b",
+    r"\bhit (?:the|a) (?:target|ceiling|wall in maths|books)\b",
+    r"\brestraint (?:policy|policies|plan|training)\b(?!.{0,160}\b(?:bruis|injur|hurt|marks?|scratch|bleed))",
+    r"\bmissing out\b",
+    r"\bmissing (?:lessons|school|work|homework|learning|education|class)\b",
+    r"\bsexual health\b",
+    r"\babuse of (?:jargon|the system|power|process|acronyms)\b",
+    r"\b(?:book|story|film|programme|novel) about [^.?!]{0,60}",
+    r"\bknife,? (?:and|&|n) fork\b",
+    r"\bcuts? out (?:shapes|pictures|paper|letters)\b",
+    r"\b(?:nearly |almost )?died (?:of embarrassment|laughing)\b",
+    r"\bcan'?t go on (?:sen|the|to|a|an|school|his|her|their)\b",
+    r"\bhurts? (?:his|her|their|my) (?:hand|wrist|fingers?) (?:when|writing|holding|from)\b",
+]
+
+_COMPILED = {name: [re.compile(p) for p in pats] for name, pats in RISK_PATTERNS.items()}
+_BENIGN = [re.compile(p) for p in BENIGN_PATTERNS]
+
+
+def normalise(text: str) -> str:
+    text = text.lower()
+    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
+    text = re.sub(r"[^\w'\s.-]", " ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+@dataclass(frozen=True)
+class SafeguardingMatch:
+    category: str
+    phrase: str
+
+
+class SafeguardingCheck:
+    """Finds a mention of risk to a child or parent anywhere in a message."""
+
+    def matches(self, text: str | None) -> SafeguardingMatch | None:
+        if not text:
+            return None
+        clean = normalise(text)
+        # Blank out benign idioms first, so "dying to start the club" can't match "to die".
+        for benign in _BENIGN:
+            clean = benign.sub(" ~ ", clean)
+        for category, patterns in _COMPILED.items():
+            for pattern in patterns:
+                found = pattern.search(clean)
+                if found:
+                    return SafeguardingMatch(category, found.group(0))
+        return None
+
+
+SAFEGUARDING_CHECK = SafeguardingCheck()
+
+SAFEGUARDING_REPLY = (
+    "I'm concerned by what you've said, and I want to make sure you and your child are safe.\n"
+    "\u2022 If someone is in immediate danger, call 999 now.\n"
+    "\u2022 NSPCC helpline (worried about a child): 0808 800 5000\n"
+    "\u2022 Childline (for children and young people): 0800 1111\n"
+    "\u2022 Samaritans (any time, day or night): 116 123\n"
+    "\u2022 NHS 111 for urgent health advice.\n"
+    "I've also asked an adviser to contact you as a priority. I'm an automated assistant, "
+    "so please use the numbers above rather than waiting for me."
+)
+
+
+# --- the second net: risk by meaning -----------------------------------------------------------
+
+RISK_STATEMENTS = ROOT / "knowledge" / "safeguarding" / "risk-statements.yml"
+CHUNK_WORDS = 14  # long sentences are read in overlapping windows of this many words
+
+
+def clauses(text: str) -> list[str]:
+    """Sentences of a message, long ones as overlapping word windows, so one risky clause in a
+    long ordinary question is compared on its own."""
+    chunks: list[str] = []
+    for sentence in re.split(r"[.!?;\n]+", text):
+        words = sentence.split()
+        if not words:
+            continue
+        if len(words) <= CHUNK_WORDS + CHUNK_WORDS // 2:
+            chunks.append(" ".join(words))
+            continue
+        step = CHUNK_WORDS // 2
+        for start in range(0, len(words) - step, step):
+            chunks.append(" ".join(words[start : start + CHUNK_WORDS]))
+    return chunks[:200]  # a bound for pathological input; 200 windows cover ~1,400 words
+
+
+def load_risk_statements(path: Path = RISK_STATEMENTS) -> tuple[list[tuple[str, str]], list[str]]:
+    """The (category, statement) pairs of risk, and the ordinary statements that sound close."""
+    import yaml
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    risks = [(category, text) for category, texts in data["statements"].items() for text in texts]
+    return risks, list(data.get("ordinary") or [])
+
+
+class SemanticRiskCheck:
+    """Flags a clause that is closer in meaning to a known risk statement than to any ordinary
+    question the assistant was trained on, and close enough in absolute terms."""
+
+    def __init__(
+        self,
+        risk_vectors: np.ndarray,
+        risk_categories: list[str],
+        ordinary_vectors: np.ndarray,
+        threshold: float = 0.5,
+        margin: float = 0.0,
+    ) -> None:
+        self.risk_vectors = risk_vectors
+        self.risk_categories = risk_categories
+        self.ordinary_vectors = ordinary_vectors
+        self.threshold = threshold
+        self.margin = margin
+
+    @classmethod
+    def with_ordinary_vectors(cls, ordinary: np.ndarray, **options: float) -> SemanticRiskCheck:
+        from bot.assistant.embeddings import shared_encoder
+
+        statements, everyday = load_risk_statements()
+        encoder = shared_encoder()
+        return cls(
+            encoder.encode([text for _, text in statements]),
+            [category for category, _ in statements],
+            np.vstack([ordinary, encoder.encode(everyday)]) if everyday else ordinary,
+            **options,
+        )
+
+    @classmethod
+    def build(cls, ordinary_texts: list[str], **options: float) -> SemanticRiskCheck:
+        from bot.assistant.embeddings import shared_encoder
+
+        ordinary = sorted({c for text in ordinary_texts for c in clauses(text)})
+        vectors = shared_encoder().encode(ordinary) if ordinary else np.zeros((0, 384), np.float32)
+        return cls.with_ordinary_vectors(vectors, **options)
+
+    def matches(self, text: str | None) -> SafeguardingMatch | None:
+        if not text or not text.strip():
+            return None
+        from bot.assistant.embeddings import shared_encoder
+
+        chunks = clauses(text)
+        if not chunks:
+            return None
+        vectors = shared_encoder().encode(chunks)
+        risk = vectors @ self.risk_vectors.T
+        best_risk = risk.max(axis=1)
+        if len(self.ordinary_vectors):
+            best_ordinary = (vectors @ self.ordinary_vectors.T).max(axis=1)
+        else:
+            best_ordinary = np.zeros(len(chunks))
+        flagged = (best_risk >= self.threshold) & (best_risk - best_ordinary >= self.margin)
+        if not flagged.any():
+            return None
+        i = int(np.argmax(np.where(flagged, best_risk, -1.0)))
+        category = self.risk_categories[int(risk[i].argmax())]
+        return SafeguardingMatch(f"similar:{category}", chunks[i])

@@ -1,0 +1,131 @@
+"""What crosses the layers: the names the slots, routes and intents use, the article-id <-> intent
+rule, the id of a bot message, and the case records the responder hands to the case store.
+
+Imports nothing of ours, so every layer can use it. The slot names are the contract outside
+evaluations read (``route``, ``kb_article``, ``kb_articles``, ``escalated_topics``,
+``safety_note``): see docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import secrets
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
+
+# Routes: what the assistant did with a turn (the ``route`` slot).
+ROUTE_ANSWER = "answer"
+ROUTE_CLARIFY = "clarify"
+ROUTE_ESCALATE = "escalate"
+ROUTE_SAFEGUARDING = "safeguarding"
+ROUTE_SMALLTALK = "smalltalk"
+ROUTES = (ROUTE_ANSWER, ROUTE_CLARIFY, ROUTE_ESCALATE, ROUTE_SAFEGUARDING, ROUTE_SMALLTALK)
+
+# Intents with a meaning of their own.
+SAFEGUARDING_INTENT = "safeguarding"  # given by bot.plugins.nlu.SafeguardingOverride
+OUT_OF_SCOPE_INTENT = "out_of_scope"
+REQUEST_HUMAN_INTENT = "request_human"
+
+ARTICLE_INTENT_PREFIX = "kb_"
+
+
+def intent_for_article(article_id: str) -> str:
+    """The intent of an article: ``speech-language-therapist`` ->
+    ``kb_speech_language_therapist``."""
+    return ARTICLE_INTENT_PREFIX + article_id.replace("-", "_")
+
+
+def article_for_intent(intent: str | None) -> str | None:
+    """The article id an intent names, or None when it is not an article's intent."""
+    if not intent or not intent.startswith(ARTICLE_INTENT_PREFIX):
+        return None
+    return intent[len(ARTICLE_INTENT_PREFIX) :].replace("_", "-")
+
+
+def message_id(timestamp: object, text: str) -> str:
+    """The id of a bot message: derived from its event's timestamp and text, so the widget, the
+    tracker's history and the console all name the same message the same way (feedback is stored
+    against it)."""
+    return hashlib.sha256(f"{timestamp!r}|{text}".encode()).hexdigest()[:16]
+
+
+# Case records: made by the responder, stored by bot.cases.store.
+class Reason(str, enum.Enum):
+    BEYOND_GUIDANCE = "beyond_guidance"
+    SAFEGUARDING = "safeguarding"
+    PARENT_ASKED = "parent_asked"
+    REPEATED_MISSES = "repeated_misses"
+
+
+class Priority(str, enum.Enum):
+    URGENT = "urgent"
+    NORMAL = "normal"
+
+
+class Status(str, enum.Enum):
+    WAITING = "waiting"
+    LIVE = "live"
+    CALLBACK_REQUESTED = "callback_requested"
+    CLOSED = "closed"
+
+
+OPEN_STATUSES = (Status.WAITING.value, Status.LIVE.value, Status.CALLBACK_REQUESTED.value)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_reference() -> str:
+    """A reference a parent can quote: short, unambiguous characters, not guessable in bulk."""
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    return "SEN-" + "".join(secrets.choice(alphabet) for _ in range(6))
+
+
+@dataclass
+class Callback:
+    """How and when to call a parent back; stored only with their consent."""
+
+    contact: str
+    best_time: str
+    first_name: str | None = None
+    consented_at: datetime = field(default_factory=_now)
+
+
+@dataclass
+class Case:
+    conversation_id: str
+    channel: str
+    reason: Reason
+    topic: str | None = None
+    priority: Priority = Priority.NORMAL
+    status: Status = Status.WAITING
+    summary: str = ""
+    adviser: str | None = None
+    outcome: str | None = None
+    callback: Callback | None = None
+    paused: bool = False
+    reference: str = field(default_factory=new_reference)
+    created_at: datetime = field(default_factory=_now)
+    updated_at: datetime = field(default_factory=_now)
+    claimed_at: datetime | None = None  # when an adviser first took it (waiting time)
+    id: int | None = None
+
+    def as_dict(self) -> dict:
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "callback"}
+        for key in ("reason", "priority", "status"):
+            data[key] = data[key].value
+        for key in ("created_at", "updated_at", "claimed_at"):
+            data[key] = data[key].isoformat() if data[key] is not None else None
+        data["callback"] = (
+            {
+                "contact": self.callback.contact,
+                "best_time": self.callback.best_time,
+                "first_name": self.callback.first_name,
+                "consented_at": self.callback.consented_at.isoformat(),
+            }
+            if self.callback
+            else None
+        )
+        return data

@@ -1,0 +1,175 @@
+"""Custom Rasa NLU components, named in config.yml.
+
+- ``SenIntentClassifier`` classifies intents from mean-pooled all-MiniLM-L6-v2 sentence
+  embeddings plus TF-IDF words and character n-grams (see bot/assistant/intent_model.py and the
+  README
+  for why this beat DIET here).
+- ``SafeguardingOverride`` runs the deterministic safeguarding phrase check, then a check by
+  meaning, on every message after the classifiers and, on a match, makes ``safeguarding`` the
+  intent with confidence 1.0 whatever the classifier said. Safety does not rest on the
+  classifier alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.classifiers.classifier import IntentClassifier
+from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.assistant.intent_model import IntentModel
+from bot.assistant.safeguarding import SAFEGUARDING_CHECK, SemanticRiskCheck
+from bot.contract import SAFEGUARDING_INTENT
+
+
+class _StoredComponent(GraphComponent):
+    """A trainable component that keeps what it learned in Rasa's model storage."""
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> _StoredComponent:
+        return cls(config, model_storage, resource)
+
+    def __init__(self, config: dict[str, Any], model_storage: ModelStorage, resource: Resource):
+        self.config = config
+        self.model_storage = model_storage
+        self.resource = resource
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
+class SenIntentClassifier(_StoredComponent, IntentClassifier):
+    """Logistic regression over sentence embeddings plus word and character TF-IDF.
+
+    The embedding carries meaning ("who runs special needs at school" ~ "what is a SENCO"); the
+    TF-IDF features carry the exact acronyms and typos parents use. Persisted as plain arrays and
+    JSON (no pickle), so loading a model cannot run code.
+    """
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        return {"C": 20.0, "max_iter": 3000, "ranking_length": 10}
+
+    @staticmethod
+    def required_packages() -> list[str]:
+        return ["sklearn", "tokenizers", "safetensors"]
+
+    model: IntentModel | None = None
+
+    def train(self, training_data: TrainingData) -> Resource:
+        examples = [m for m in training_data.intent_examples if m.get(TEXT) and m.get(INTENT)]
+        texts = [m.get(TEXT) for m in examples]
+        labels = [m.get(INTENT) for m in examples]
+        self.model = IntentModel.fit(
+            texts, labels, C=self.config["C"], max_iter=self.config["max_iter"]
+        )
+        with self.model_storage.write_to(self.resource) as directory:
+            self.model.save(Path(directory))
+        return self.resource
+
+    @classmethod
+    def load(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> SenIntentClassifier:
+        component = cls(config, model_storage, resource)
+        try:
+            with model_storage.read_from(resource) as directory:
+                component.model = IntentModel.load(Path(directory))
+        except (ValueError, FileNotFoundError):
+            pass  # not trained (no intent examples): the classifier stays silent
+        return component
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        if self.model is None:
+            return messages
+        texts = [m.get(TEXT) or "" for m in messages]
+        for message, ranking in zip(messages, self.model.rank(texts), strict=True):
+            ranking = ranking[: self.config["ranking_length"]]
+            message.set(INTENT, ranking[0], add_to_output=True)
+            message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+        return messages
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
+class SafeguardingOverride(_StoredComponent):
+    """Makes ``safeguarding`` the intent when a message suggests risk, whatever the model said.
+
+    Two nets: the deterministic phrase check, then a check by meaning of each clause against
+    knowledge/safeguarding/risk-statements.yml (``SemanticRiskCheck``). Training embeds the
+    ordinary training examples once and stores them with the model; the risk statements are
+    embedded when the model loads, so an edit to them counts from the next start without
+    retraining (Rasa's training cache would not notice a change to that file).
+    """
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        return {"similarity_threshold": 0.5, "margin": 0.0}
+
+    semantic: SemanticRiskCheck | None = None
+
+    def train(self, training_data: TrainingData) -> Resource:
+        ordinary = [
+            m.get(TEXT)
+            for m in training_data.intent_examples
+            if m.get(TEXT) and m.get(INTENT) != SAFEGUARDING_INTENT
+        ]
+        self.semantic = SemanticRiskCheck.build(
+            ordinary, threshold=self.config["similarity_threshold"], margin=self.config["margin"]
+        )
+        with self.model_storage.write_to(self.resource) as directory:
+            directory = Path(directory)
+            np.save(directory / "ordinary.npy", self.semantic.ordinary_vectors, allow_pickle=False)
+        return self.resource
+
+    @classmethod
+    def load(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> SafeguardingOverride:
+        component = cls(config, model_storage, resource)
+        try:
+            with model_storage.read_from(resource) as directory:
+                ordinary = np.load(Path(directory) / "ordinary.npy", allow_pickle=False)
+            component.semantic = SemanticRiskCheck.with_ordinary_vectors(
+                ordinary, threshold=config["similarity_threshold"], margin=config["margin"]
+            )
+        except (ValueError, FileNotFoundError):
+            pass  # untrained: the phrase check still runs
+        return component
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        for message in messages:
+            text = message.get(TEXT)
+            found = SAFEGUARDING_CHECK.matches(text)
+            if not found and self.semantic is not None:
+                found = self.semantic.matches(text)
+            if not found:
+                continue
+            intent = {"name": SAFEGUARDING_INTENT, "confidence": 1.0}
+            ranking = [
+                r for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name") != intent["name"]
+            ]
+            message.set(INTENT, intent, add_to_output=True)
+            message.set(INTENT_RANKING_KEY, [intent, *ranking], add_to_output=True)
+        return messages

@@ -1,0 +1,86 @@
+"""``rasa run`` with the JWT secret taken from the environment instead of the command line.
+
+A command line is world-readable (``ps``, ``/proc/<pid>/cmdline``); a process's environment is
+readable by its owner only. ``bot.ops.servers`` starts Rasa as ``python -m bot.plugins.rasa_run
+<rasa run
+options>`` with ``SEN_RASA_JWT_SECRET`` set; this adds ``--jwt-secret`` in-process.
+
+It also answers a JWT that PyJWT can't even parse for its algorithm (``alg: none``, say) with
+401, as every other bad JWT is answered: sanic-jwt lets that exception through, and Rasa would
+answer 500 with a stack trace in its log.
+
+And it checks the action server's reply against Rasa's response schema with a validator built
+once: Rasa calls ``jsonschema.validate()`` for every reply, which first checks the schema itself
+against JSON Schema's meta-schema, and that took about 45% of the Rasa server's CPU per message
+(py-spy during ``make bench-load``).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from typing import Any
+
+from bot.cases.rasa_client import JWT_METHOD
+
+
+def _refuse_unreadable_jwts() -> None:
+    import jwt
+    from rasa import server
+    from sanic import response
+
+    create_app = server.create_app
+
+    @functools.wraps(create_app)
+    def create_app_refusing_bad_jwts(*args: Any, **kwargs: Any) -> Any:
+        app = create_app(*args, **kwargs)
+
+        @app.exception(jwt.exceptions.PyJWTError)
+        async def not_authenticated(request: Any, exception: Exception) -> Any:
+            body = {"status": "failure", "reason": "NotAuthenticated", "code": 401}
+            return response.json({**body, "message": "User is not authenticated."}, status=401)
+
+        return app
+
+    server.create_app = create_app_refusing_bad_jwts
+
+
+def _check_action_schema_once() -> None:
+    """Replies that pass Rasa's schema are accepted by a validator built once; a reply that fails
+    it goes to Rasa's own method, so the error and its message are exactly Rasa's."""
+    from jsonschema import validators
+    from rasa.core.actions.action import RemoteAction
+
+    rasa_validate = RemoteAction._validate_action_result
+    if getattr(rasa_validate, "schema_checked_once", False):
+        return
+    schema = RemoteAction.action_response_format_spec()
+    validator_class = validators.validator_for(schema)
+    validator_class.check_schema(schema)
+    validator = validator_class(schema)
+
+    @functools.wraps(rasa_validate)
+    def validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
+        if validator.is_valid(result):
+            return True
+        return rasa_validate(self, result)
+
+    validate_action_result.schema_checked_once = True  # type: ignore[attr-defined]
+    RemoteAction._validate_action_result = validate_action_result  # type: ignore[method-assign]
+
+
+def main() -> None:
+    secret = os.environ.get("SEN_RASA_JWT_SECRET")
+    if not secret:
+        sys.exit("SEN_RASA_JWT_SECRET is not set: Rasa's HTTP API would have no authentication.")
+    sys.argv = ["rasa", "run", *sys.argv[1:], f"--jwt-secret={secret}", "--jwt-method", JWT_METHOD]
+    _refuse_unreadable_jwts()
+    _check_action_schema_once()
+    from rasa.__main__ import main as rasa_main
+
+    sys.exit(rasa_main())
+
+
+if __name__ == "__main__":
+    main()
