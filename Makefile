@@ -116,7 +116,7 @@ test: lint validate $(MODEL) $(NODE_DEPS) browser services
 	  print('Held-out intent accuracy: %.3f' % r['accuracy'])"
 
 test-fast: lint validate
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest tests/unit
 
 bench: validate $(MODEL)
 	$(BIN)/python -m bench.accuracy

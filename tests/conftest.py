@@ -74,7 +74,7 @@ def make_tracker(
 @pytest.fixture(autouse=True)
 def sanic_test_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     """Sanic 21.12 rewrites its request handler in place when an app starts; without test mode
-    the second app started in one process (tests/serving.py) fails to rewrite it again."""
+    the second app started in one process (tests/helpers/serving.py) fails to rewrite it again."""
     from sanic import Sanic
 
     monkeypatch.setattr(Sanic, "test_mode", True)

@@ -14,8 +14,8 @@ socket.io rooms (bot.channels.widget), rate limits and repeated webhook deliveri
 (bot.channels.limits, bot.channels) shared by the Rasa instances.
 
 ``python -m bot.ops.cluster`` runs it (nginx in front of several Rasa instances);
-tests/test_cluster.py
-and tests/test_production_profile.py test it against the local services.
+tests/servers/test_cluster.py
+and tests/servers/test_production_profile.py test it against the local services.
 
 Rasa's tracker store is PostgreSQL (every Rasa instance sees every conversation), its lock store
 Redis (two instances never handle the same conversation at once) and its event broker RabbitMQ.

@@ -57,7 +57,7 @@ def test_the_deployment_files_carry_every_setting_the_profile_derives():
 
     import yaml
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     derived = set(ProductionProfile.from_env({}).service_env())
     env_file = (root / "deploy" / "sen.env.example").read_text()
     guide = (root / "docs" / "deployment.md").read_text()

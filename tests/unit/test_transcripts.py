@@ -30,7 +30,7 @@ from bot.cases.transcripts import (
 from bot.cases.watcher import events_engine, events_table
 from bot.contract import Case, Reason
 
-FIXTURE = Path(__file__).resolve().parent / "fixtures" / "events_sample.json"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "events_sample.json"
 WIDGET = "w1mAkbBVIel2cTtQzS48K4ZKS"
 # The id the widget gave the SENCO answer in the real run (its feedback went in with this id).
 WIDGET_ANSWER_ID = "11bde2ff6e3226f0"

@@ -31,10 +31,10 @@ from bot.channels.telegram import SECRET_HEADER
 from bot.channels.twilio import PhoneIds, twilio_signature
 from bot.contract import Priority, Reason, Status
 from bot.ops.servers import Servers
-from tests.adviser_client import call_adviser_api
-from tests.platform_recorder import PlatformRecorder, Recorded
+from tests.helpers.adviser_client import call_adviser_api
+from tests.helpers.platform_recorder import PlatformRecorder, Recorded
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "sen-assistant.tar.gz"
 RASA_PORT, ACTIONS_PORT, ADVISER_PORT = 21005, 21055, 21056
 

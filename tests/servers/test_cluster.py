@@ -15,9 +15,9 @@ from bot.cases.store import CaseStore
 from bot.contract import Status
 from bot.ops.cluster import Cluster
 from bot.ops.servers import ROOT
-from tests.adviser_client import call_adviser_api
-from tests.production import clean_up, events, run_profile, wait_until
-from tests.socketio_parent import SocketParent
+from tests.helpers.adviser_client import call_adviser_api
+from tests.helpers.production import clean_up, events, run_profile, wait_until
+from tests.helpers.socketio_parent import SocketParent
 
 MODEL = ROOT / "models" / "sen-assistant.tar.gz"
 RATE_LIMIT = 8  # messages a conversation may send in 60 s (more than any other test here sends)

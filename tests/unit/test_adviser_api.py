@@ -29,7 +29,7 @@ from bot.cases.rasa_client import (
 from bot.cases.store import CaseStore
 from bot.cases.watcher import LEFT_REPLY, HandoffWatcher, events_table
 from bot.contract import Case, Priority, Reason, Status
-from tests.serving import FakeRasa, serving
+from tests.helpers.serving import FakeRasa, serving
 
 CONVERSATION = "parent-conv-1"
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from bot.production.broker_consumer import BATCH, Consumer
 from bot.production.profile import ensure_database
-from tests.production import clean_up, events, run_profile, wait_until
+from tests.helpers.production import clean_up, events, run_profile, wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -28,7 +28,7 @@ from bot.cases.store import CaseStore
 from bot.cases.watcher import events_table
 from bot.channels.widget import message_id
 from bot.contract import Case, Priority, Reason
-from tests.serving import FakeRasa, serving
+from tests.helpers.serving import FakeRasa, serving
 
 PASSWORDS = {"ana": "correct horse battery", "sam": "staple gun lighthouse"}
 NOW = time.time()

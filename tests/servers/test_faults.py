@@ -1,6 +1,6 @@
 """Faults, end to end, on the production profile: a real Rasa server and action server whose
 PostgreSQL (tracker store), Redis (lock store, socket.io rooms) and RabbitMQ (event broker) are
-reached through cuttable proxies (tests/tcp_proxy.py). The machine's services themselves are
+reached through cuttable proxies (tests/helpers/tcp_proxy.py). The machine's services themselves are
 never stopped: other tests use them at the same time. Each run has its own databases and queue.
 
 - the action server stops: the parent gets the polite trouble reply, and answers when it is back;
@@ -29,9 +29,9 @@ from bot.channels.trouble import TROUBLE_REPLY
 from bot.ops.servers import ROOT, Servers, die_with_parent, rasa_env, wait_for
 from bot.production.profile import ensure_database
 from bot.production.tracker_store import NOT_READ, fault_counts
-from tests.production import clean_up, events, run_profile, wait_until
-from tests.socketio_parent import SocketParent
-from tests.tcp_proxy import TcpProxy
+from tests.helpers.production import clean_up, events, run_profile, wait_until
+from tests.helpers.socketio_parent import SocketParent
+from tests.helpers.tcp_proxy import TcpProxy
 
 MODEL = ROOT / "models" / "sen-assistant.tar.gz"
 RASA_PORT, ACTIONS_PORT = 26005, 26055

@@ -9,7 +9,7 @@ import yaml
 
 from bot.assistant.safeguarding import SAFEGUARDING_CHECK, SemanticRiskCheck
 
-BENCH = Path(__file__).resolve().parent / "bench"
+BENCH = Path(__file__).resolve().parents[1] / "bench"
 MESSAGES = yaml.safe_load((BENCH / "safeguarding.yml").read_text())
 # Sets used to broaden the checks: every message in them must stay caught (phrases or meaning).
 TUNED_SETS = [
@@ -56,9 +56,11 @@ def test_ordinary_or_empty_messages_pass(message):
 
 @pytest.fixture(scope="module")
 def semantic():
-    from tests.test_intent_model import examples
+    from tests.unit.test_intent_model import examples
 
-    texts, labels = examples(*sorted((Path(__file__).parent.parent / "data" / "nlu").glob("*.yml")))
+    texts, labels = examples(
+        *sorted((Path(__file__).resolve().parents[2] / "data" / "nlu").glob("*.yml"))
+    )
     ordinary = [t for t, label in zip(texts, labels, strict=True) if label != "safeguarding"]
     return SemanticRiskCheck.build(ordinary, threshold=0.5, margin=0.0)
 

@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 from bot.adviser.console.accounts import Accounts
 from bot.ops.servers import Servers
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "sen-assistant.tar.gz"
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 WAIT = 20_000

@@ -16,7 +16,7 @@ from sanic import Sanic
 from bot.channels.limits import RATE_LIMITED_REPLY
 from bot.channels.rest import SignedRestInput
 from bot.channels.widget import Tokens
-from tests.serving import serving
+from tests.helpers.serving import serving
 
 SECRET = "a-rest-secret-for-the-tests-only"
 

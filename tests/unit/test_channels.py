@@ -66,8 +66,8 @@ from bot.channels.twilio import (
     twilio_signature,
 )
 from bot.channels.twilio import signature_matches as twilio_signature_matches
-from tests.platform_recorder import PlatformRecorder
-from tests.serving import serving
+from tests.helpers.platform_recorder import PlatformRecorder
+from tests.helpers.serving import serving
 
 SECRET = "telegram-secret-0123456789"
 TG_TOKEN = "123456:AAE-test_token"
@@ -925,33 +925,6 @@ def test_a_conversation_over_its_rate_limit_is_told_once_to_wait_and_rasa_never_
         (42, RATE_LIMITED_REPLY),
         (43, "An answer."),
     ]
-
-
-# --- Repeated deliveries across instances (the production profile) ----------------------------
-
-
-def test_a_delivery_repeated_to_another_instance_is_recognised() -> None:
-    from bot.channels.common import SharedRecentIds, recent_ids
-
-    env = {"SEN_LIMITS_REDIS_URL": "redis://127.0.0.1:6379/12"}
-    first, second = recent_ids("telegram", env), recent_ids("telegram", env)
-    assert isinstance(first, SharedRecentIds)
-    update = f"update-{time.time_ns()}"
-    assert first.first_time(update)
-    assert not second.first_time(update), "the other instance handled it already"
-    assert not first.first_time(update)
-    assert recent_ids("twilio", env).first_time(update), "platforms' ids are kept apart"
-    assert second.first_time(None), "a message without an id is never taken for a repeat"
-
-
-def test_without_redis_repeats_are_caught_in_this_process(caplog) -> None:
-    from bot.channels.common import recent_ids
-
-    ids = recent_ids("telegram", {"SEN_LIMITS_REDIS_URL": "redis://127.0.0.1:1/0"})
-    with caplog.at_level(logging.ERROR, logger="bot.channels.limits"):
-        assert ids.first_time("update-1")
-        assert not ids.first_time("update-1")
-    assert sum("Redis can't be reached" in r.getMessage() for r in caplog.records) == 1
 
 
 # --- SMS and WhatsApp conversation ids: the phone number sealed, not written -------------------

@@ -10,9 +10,9 @@ import yaml
 from bot.assistant import knowledge
 from bot.assistant.responder import BEYOND_GUIDANCE_TOPICS, SMALLTALK_INTENTS
 from bot.contract import intent_for_article
-from tests.test_intent_model import examples
+from tests.unit.test_intent_model import examples
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NLU_FILES = sorted((ROOT / "data" / "nlu").glob("*.yml"))
 
 

@@ -11,7 +11,7 @@ import yaml
 
 from bot.assistant import knowledge
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def problems_after(change, knowledge_copy: Path) -> list[str]:

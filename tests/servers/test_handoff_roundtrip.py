@@ -13,10 +13,10 @@ import pytest
 
 from bot.cases.store import CaseStore
 from bot.ops.servers import Servers
-from tests.adviser_client import call_adviser_api
-from tests.socketio_parent import SocketParent
+from tests.helpers.adviser_client import call_adviser_api
+from tests.helpers.socketio_parent import SocketParent
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "sen-assistant.tar.gz"
 
 pytestmark = pytest.mark.slow

@@ -10,7 +10,7 @@ import yaml
 
 from bot.assistant.intent_model import IntentModel
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def examples(*files: Path) -> tuple[list[str], list[str]]:

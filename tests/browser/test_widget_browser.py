@@ -18,9 +18,9 @@ from playwright.sync_api import Page, expect
 
 from bot.cases.store import CaseStore
 from bot.ops.servers import Servers
-from tests.adviser_client import call_adviser_api
+from tests.helpers.adviser_client import call_adviser_api
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "sen-assistant.tar.gz"
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 RASA_PORT, ACTIONS_PORT, ADVISER_PORT, WEB_PORT = 29005, 29055, 29056, 29080

@@ -3,7 +3,7 @@ Rasa says nothing or fails (bot.channels.trouble), and the tracker store riding 
 outage
 and failing loudly after one (bot.production.tracker_store, on the local PostgreSQL through the
 proxy).
-tests/test_faults.py does the same end to end."""
+tests/servers/test_faults.py does the same end to end."""
 
 from __future__ import annotations
 
@@ -32,9 +32,9 @@ from rasa.shared.core.events import (
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.channels.trouble import TROUBLE_BUTTONS, TROUBLE_REPLY, handle_or_apologise
-from tests.tcp_proxy import TcpProxy
+from tests.helpers.tcp_proxy import TcpProxy
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
