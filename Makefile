@@ -100,8 +100,9 @@ shell: validate $(MODEL)
 	$(BIN)/python -m bot shell
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff format --check bot actions tests
-	$(BIN)/ruff check bot actions tests
+	$(BIN)/ruff format --check bot actions bench tests
+	$(BIN)/ruff check bot actions bench tests
+	$(BIN)/lint-imports --no-cache
 
 test: lint validate $(MODEL) $(NODE_DEPS) browser services
 	@echo "==> Rasa data validation"
