@@ -46,8 +46,14 @@ def _row(body: bytes) -> dict | None:
 
 
 class Consumer:
-    def __init__(self, profile: ProductionProfile, events_db_url: str) -> None:
+    def __init__(
+        self,
+        profile: ProductionProfile,
+        events_db_url: str,
+        linger_seconds: float = LINGER_SECONDS,
+    ) -> None:
         self.profile = profile
+        self.linger_seconds = linger_seconds
         self.engine = events_engine(events_db_url)
         self.stopping = asyncio.Event()
         self.written = 0
@@ -73,7 +79,9 @@ class Consumer:
                     if first not in done:
                         first.cancel()
                         break
-                    await self._store(await self._batch(first.result(), received))
+                    await self._store(
+                        await self._batch(first.result(), received, self.linger_seconds)
+                    )
             finally:
                 stop.cancel()
                 await queue.cancel(tag)
@@ -82,12 +90,13 @@ class Consumer:
     async def _batch(
         first: aio_pika.abc.AbstractIncomingMessage,
         received: asyncio.Queue[aio_pika.abc.AbstractIncomingMessage],
+        linger_seconds: float = LINGER_SECONDS,
     ) -> list[aio_pika.abc.AbstractIncomingMessage]:
-        """The first event and whatever follows within LINGER_SECONDS (at most BATCH): one
+        """The first event and whatever follows within ``linger_seconds`` (at most BATCH): one
         commit for many events when Rasa is busy; a quiet conversation's event waits 10 ms."""
         batch = [first]
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + LINGER_SECONDS
+        deadline = loop.time() + linger_seconds
         while len(batch) < BATCH:
             if not received.empty():
                 batch.append(received.get_nowait())
