@@ -38,7 +38,10 @@ class OpeningHours:
             if any(e[:3] not in DAYS for e in ends) or len(ends) > 2:
                 raise ValueError(f"Unknown day in opening hours '{text}': use Mon, Tue, ... Sun.")
             first, last = DAYS.index(ends[0][:3]), DAYS.index(ends[-1][:3])
-            days.update(range(first, last + 1) if first <= last else [])
+            # A range may wrap past Sunday: "Sat-Mon" is Saturday, Sunday and Monday.
+            days.update(
+                range(first, last + 1) if first <= last else [*range(first, 7), *range(last + 1)]
+            )
         h1, m1, h2, m2 = (int(g) for g in match.groups()[1:])
         return cls(frozenset(days), time(h1, m1), time(h2, m2), ZoneInfo(zone))
 
@@ -47,9 +50,15 @@ class OpeningHours:
         return local.weekday() in self.days and self.opens <= local.time() < self.closes
 
     def describe(self) -> str:
+        return f"{self._describe_days()}, {self.opens:%H:%M} to {self.closes:%H:%M}"
+
+    def _describe_days(self) -> str:
+        """ "Monday to Friday", "Saturday to Monday" (a run that wraps past Sunday), or a list."""
         days = sorted(self.days)
-        if days and days == list(range(days[0], days[-1] + 1)) and len(days) > 1:
-            when = f"{DAY_NAMES[days[0]]} to {DAY_NAMES[days[-1]]}"
-        else:
-            when = ", ".join(DAY_NAMES[d] for d in days)
-        return f"{when}, {self.opens:%H:%M} to {self.closes:%H:%M}"
+        if len(days) == 7:
+            return f"{DAY_NAMES[0]} to {DAY_NAMES[6]}"
+        for start in days:  # a run of days in week order, possibly wrapping past Sunday
+            run = [(start + i) % 7 for i in range(len(days))]
+            if len(days) > 1 and set(run) == self.days:
+                return f"{DAY_NAMES[run[0]]} to {DAY_NAMES[run[-1]]}"
+        return ", ".join(DAY_NAMES[d] for d in days)
