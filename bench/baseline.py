@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from rank_bm25 import BM25Okapi
 
-from bot.assistant.knowledge import Article, KnowledgeBase, normalise
+from bot.assistant.knowledge import Article, KnowledgeBase, normalise_for_quotes
 
 
 @dataclass(frozen=True)
@@ -60,4 +60,4 @@ def answers_from(article: Article, passage: Passage | None) -> bool:
         return False
     if passage.guidance == article.guidance and passage.section == article.section:
         return True
-    return any(normalise(quote) in passage.text for quote in article.quotes)
+    return any(normalise_for_quotes(quote) in passage.text for quote in article.quotes)

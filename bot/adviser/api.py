@@ -36,13 +36,7 @@ from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse
 from sanic.response import json as json_response
 
-from bot.cases.desk import (  # noqa: F401 (CLOSED_REPLY, JOINED: imported from here by tests)
-    CLOSED_REPLY,
-    JOINED,
-    MAX_MESSAGE_CHARS,
-    DeskError,
-    HandoffDesk,
-)
+from bot.cases.desk import MAX_MESSAGE_CHARS, DeskError, HandoffDesk
 from bot.cases.rasa_client import RasaClient, RasaUnavailable
 from bot.cases.store import Adviser, CaseError, CaseStore
 from bot.cases.watcher import HandoffWatcher

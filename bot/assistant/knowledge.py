@@ -35,7 +35,7 @@ def contains_placeholder(text: str) -> bool:
     return any(p.search(text) for p in PLACEHOLDER_PATTERNS)
 
 
-def normalise(text: str) -> str:
+def normalise_for_quotes(text: str) -> str:
     """Compare text as a reader would: curly quotes as straight ones, any run of space as one."""
     text = text.replace("\u2018", "'").replace("\u2019", "'")
     text = text.replace("\u201c", '"').replace("\u201d", '"')
@@ -58,7 +58,7 @@ class Section:
 
     @property
     def paragraphs(self) -> list[str]:
-        return [normalise(p) for p in re.split(r"\n\s*\n", self.text) if p.strip()]
+        return [normalise_for_quotes(p) for p in re.split(r"\n\s*\n", self.text) if p.strip()]
 
 
 @dataclass
@@ -83,8 +83,10 @@ class GuidanceDocument:
 
     def supports(self, quote: str) -> bool:
         """True when the quote is verbatim in the document's real (non-placeholder) content."""
-        wanted = normalise(quote)
-        return any(wanted in normalise(s.heading + "\n" + s.text) for s in self.content_sections)
+        wanted = normalise_for_quotes(quote)
+        return any(
+            wanted in normalise_for_quotes(s.heading + "\n" + s.text) for s in self.content_sections
+        )
 
 
 @dataclass

@@ -18,10 +18,6 @@ import numpy as np
 from bot.settings import ROOT
 
 _SELF = r"(?:him|her|my|them|your|our)\s?(?:self|selves|slef|sef)"
-_PERSON = (
-    r"(?:he|she|they|i|my (?:son|daughter|child|boy|girl|kid|ds|dd|dc)|ds|dd|dc|"
-    r"my little (?:one|boy|girl)|son|daughter|child|kid)"
-)
 _ADULT = (
     r"(?:teacher|staff|ta|t\.a\.|head|headteacher|head teacher|senco|sendco|dinner lady|"
     r"adult|adults|dad|father|stepdad|step dad|mum|mother|stepmum|step mum|partner|husband|"
@@ -228,7 +224,7 @@ _COMPILED = {name: [re.compile(p) for p in pats] for name, pats in RISK_PATTERNS
 _BENIGN = [re.compile(p) for p in BENIGN_PATTERNS]
 
 
-def normalise(text: str) -> str:
+def normalise_for_risk(text: str) -> str:
     text = text.lower()
     text = text.replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
     text = re.sub(r"[^\w'\s.-]", " ", text)
@@ -247,7 +243,7 @@ class SafeguardingCheck:
     def matches(self, text: str | None) -> SafeguardingMatch | None:
         if not text:
             return None
-        clean = normalise(text)
+        clean = normalise_for_risk(text)
         # Blank out benign idioms first, so "dying to start the club" can't match "to die".
         for benign in _BENIGN:
             clean = benign.sub(" ~ ", clean)

@@ -70,7 +70,7 @@ UNKNOWN_CHANNEL = "unknown"
 
 
 @dataclass
-class Turn:
+class TranscriptTurn:
     """One parent message and what followed it."""
 
     index: int  # 0-based within the conversation
@@ -138,7 +138,7 @@ class _Conversation:
         self.first: float | None = None
         self.last: float | None = None
         self.channel: str | None = None
-        self.turns: list[Turn] = []
+        self.turns: list[TranscriptTurn] = []
         self.payloads: list[bool] = []  # per turn: the parent's text was a button payload
         self.open = False  # the latest turn still takes replies and slots
         self.safeguarding_intent = False
@@ -176,7 +176,7 @@ class _Conversation:
         if self.channel is None:
             self.channel = _text(event.get("input_channel")) or UNKNOWN_CHANNEL
         self.turns.append(
-            Turn(
+            TranscriptTurn(
                 index=len(self.turns),
                 timestamp=timestamp if timestamp is not None else (self.last or 0.0),
                 text=text,
@@ -248,7 +248,7 @@ _SUFFIXES = (
 )  # fmt: skip
 
 
-def normalise(text: str) -> str:
+def normalise_for_grouping(text: str) -> str:
     """Lowercase, apostrophes dropped, punctuation removed, runs of spaces collapsed."""
     text = text.casefold().replace("\u2019", "").replace("\u2018", "").replace("'", "")
     return re.sub(r"[\W_]+", " ", text).strip()
@@ -266,7 +266,7 @@ def _stem(word: str) -> str:
 
 def content_words(text: str) -> frozenset[str]:
     """The words of a question that say what it is about, stemmed."""
-    words = normalise(text).split()
+    words = normalise_for_grouping(text).split()
     return frozenset(_stem(w) for w in words if len(w) > 1 and w not in STOP_WORDS)
 
 
@@ -290,7 +290,7 @@ def group_questions(asked: Iterable[tuple[str, str, str, float]], limit: int = 5
     ``(text, route, conversation_id, timestamp)``; see the module's docstring."""
     questions: dict[str, _Question] = {}
     for text, route, conversation_id, timestamp in asked:
-        key = normalise(text)
+        key = normalise_for_grouping(text)
         if not key:
             continue
         question = questions.get(key)
@@ -572,7 +572,9 @@ class TranscriptStore:
         found.sort(key=lambda s: (s.last, s.conversation_id), reverse=True)
         return found[: max(0, limit)]
 
-    def conversation(self, conversation_id: str) -> tuple[ConversationSummary, list[Turn]] | None:
+    def conversation(
+        self, conversation_id: str
+    ) -> tuple[ConversationSummary, list[TranscriptTurn]] | None:
         """The conversation's summary and turns (copies: change them freely), or None when
         there is no such conversation or the parent never wrote in it."""
         feedback = self._feedback().get(conversation_id, {})

@@ -18,8 +18,9 @@ import requests
 import sqlalchemy as sa
 from aiohttp import web
 
-from bot.adviser.api import CLOSED_REPLY, AdviserApiSettings, create_app, load_api_settings, main
+from bot.adviser.api import AdviserApiSettings, create_app, load_api_settings, main
 from bot.assistant.safeguarding import SAFEGUARDING_CHECK, SAFEGUARDING_REPLY
+from bot.cases.desk import CLOSED_REPLY
 from bot.cases.rasa_client import (
     RasaClient,
     RasaUnavailable,

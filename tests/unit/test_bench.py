@@ -123,7 +123,7 @@ def test_baseline_counts_a_paragraph_holding_an_article_quote(
     kb: knowledge.KnowledgeBase,
 ) -> None:
     article = kb.articles["senco"]
-    quote = knowledge.normalise(article.quotes[1])
+    quote = knowledge.normalise_for_quotes(article.quotes[1])
     elsewhere = Passage(article.guidance, "Some other section", f"Before. {quote} After.")
     unrelated = Passage(article.guidance, "Some other section", "Nothing about it here.")
     assert answers_from(article, elsewhere)
