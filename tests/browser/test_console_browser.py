@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 
 from bot.adviser.console.accounts import Accounts
 from bot.ops.servers import Servers
+from tests.helpers.ports import free_port, free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "sen-assistant.tar.gz"
@@ -29,7 +30,7 @@ def servers(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("console")
     Accounts(f"sqlite:///{data_dir / 'handoff.db'}").create_user("ana", "Ana", "admin", PASSWORD)
     servers = Servers(
-        MODEL, 30005, 30055, 30056, web_port=30080, console_port=30057, data_dir=data_dir,
+        MODEL, *free_ports(3), web_port=free_port(), console_port=free_port(), data_dir=data_dir,
         extra_env={"SEN_OPENING_HOURS": "Mon-Sun 00:00-23:59"},
     )  # fmt: skip
     with servers:

@@ -19,11 +19,12 @@ from playwright.sync_api import Page, expect
 from bot.cases.store import CaseStore
 from bot.ops.servers import Servers
 from tests.helpers.adviser_client import call_adviser_api
+from tests.helpers.ports import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "sen-assistant.tar.gz"
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-RASA_PORT, ACTIONS_PORT, ADVISER_PORT, WEB_PORT = 29005, 29055, 29056, 29080
+RASA_PORT, ACTIONS_PORT, ADVISER_PORT, WEB_PORT = free_ports(4)
 WAIT = 20_000  # ms: a first answer includes the action server's first call
 
 pytestmark = pytest.mark.slow

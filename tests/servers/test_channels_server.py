@@ -33,10 +33,11 @@ from bot.contract import Priority, Reason, Status
 from bot.ops.servers import Servers
 from tests.helpers.adviser_client import call_adviser_api
 from tests.helpers.platform_recorder import PlatformRecorder, Recorded
+from tests.helpers.ports import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "sen-assistant.tar.gz"
-RASA_PORT, ACTIONS_PORT, ADVISER_PORT = 21005, 21055, 21056
+RASA_PORT, ACTIONS_PORT, ADVISER_PORT = free_ports(3)
 
 TG_TOKEN = "7000000001:AAF-channels_test"
 TG_SECRET = "tg-secret-" + secrets.token_hex(12)

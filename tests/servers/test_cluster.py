@@ -16,6 +16,7 @@ from bot.contract import Status
 from bot.ops.cluster import Cluster
 from bot.ops.servers import ROOT
 from tests.helpers.adviser_client import call_adviser_api
+from tests.helpers.ports import free_block
 from tests.helpers.production import clean_up, events, run_profile, wait_until
 from tests.helpers.socketio_parent import SocketParent
 
@@ -31,8 +32,8 @@ def cluster(tmp_path_factory):
     profile = run_profile("sen_cluster", redis_db=8)
     env = {"SEN_OPENING_HOURS": "Mon-Sun 00:00-23:59", "SEN_RATE_LIMIT": f"{RATE_LIMIT}/60"}
     cluster = Cluster(
-        MODEL, profile, instances=2, port=24000, data_dir=tmp_path_factory.mktemp("cluster"),
-        extra_env=env, with_console=False,
+        MODEL, profile, instances=2, port=free_block(40),
+        data_dir=tmp_path_factory.mktemp("cluster"), extra_env=env, with_console=False,
     )  # fmt: skip
     try:
         with cluster:

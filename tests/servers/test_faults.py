@@ -29,13 +29,14 @@ from bot.channels.trouble import TROUBLE_REPLY
 from bot.ops.servers import ROOT, Servers, die_with_parent, rasa_env, wait_for
 from bot.production.profile import ensure_database
 from bot.production.tracker_store import NOT_READ, fault_counts
+from tests.helpers.ports import free_ports
 from tests.helpers.production import clean_up, events, run_profile, wait_until
 from tests.helpers.socketio_parent import SocketParent
 from tests.helpers.tcp_proxy import TcpProxy
 
 MODEL = ROOT / "models" / "sen-assistant.tar.gz"
-RASA_PORT, ACTIONS_PORT = 26005, 26055
-POSTGRES_PROXY, REDIS_PROXY, RABBITMQ_PROXY = 26032, 26079, 26072
+RASA_PORT, ACTIONS_PORT = free_ports(2)
+POSTGRES_PROXY, REDIS_PROXY, RABBITMQ_PROXY = free_ports(3)
 RETRY_SECONDS = 6
 ANSWER = "Source: SEN Support guidance"
 

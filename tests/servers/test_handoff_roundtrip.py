@@ -14,6 +14,7 @@ import pytest
 from bot.cases.store import CaseStore
 from bot.ops.servers import Servers
 from tests.helpers.adviser_client import call_adviser_api
+from tests.helpers.ports import free_ports
 from tests.helpers.socketio_parent import SocketParent
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +28,7 @@ def servers(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("handoff")
     assert MODEL.exists(), "Train first: `make train` (make test does this)."
     servers = Servers(
-        MODEL, 27005, 27055, 27056, data_dir=tmp_path,
+        MODEL, *free_ports(3), data_dir=tmp_path,
         extra_env={"SEN_OPENING_HOURS": "Mon-Sun 00:00-23:59"},
     )  # fmt: skip
     store = CaseStore(f"sqlite:///{tmp_path / 'handoff.db'}")

@@ -13,11 +13,12 @@ from bot.cases.store import CaseStore
 from bot.contract import Status
 from bot.ops.servers import ROOT, Servers, die_with_parent, rasa_env
 from bot.production.profile import ensure_database
+from tests.helpers.ports import free_ports
 from tests.helpers.production import clean_up, events, run_profile, wait_until
 from tests.helpers.socketio_parent import SocketParent
 
 MODEL = ROOT / "models" / "sen-assistant.tar.gz"
-PORTS = (23005, 23055, 23056)
+PORTS = free_ports(3)
 
 pytestmark = pytest.mark.slow
 

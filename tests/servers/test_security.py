@@ -26,11 +26,12 @@ import pytest
 from bot.cases.rasa_client import api_jwt
 from bot.channels.limits import RATE_LIMITED_REPLY
 from bot.ops.servers import Servers, rasa_env
+from tests.helpers.ports import free_ports
 from tests.helpers.socketio_parent import SocketParent
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "sen-assistant.tar.gz"
-RASA_PORT, ACTIONS_PORT, ADVISER_PORT = 22005, 22055, 22056
+RASA_PORT, ACTIONS_PORT, ADVISER_PORT = free_ports(3)
 RATE = 4  # messages per conversation per minute, for these servers
 
 pytestmark = pytest.mark.slow

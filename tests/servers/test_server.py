@@ -13,11 +13,12 @@ from bot.assistant.safeguarding import SAFEGUARDING_REPLY
 from bot.cases.store import CaseStore
 from bot.contract import Reason, Status
 from bot.ops.servers import Servers
+from tests.helpers.ports import free_ports
 from tests.helpers.socketio_parent import SocketParent
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "sen-assistant.tar.gz"
-RASA_PORT, ACTIONS_PORT, ADVISER_PORT = 25005, 25055, 25056
+RASA_PORT, ACTIONS_PORT, ADVISER_PORT = free_ports(3)
 
 pytestmark = pytest.mark.slow
 

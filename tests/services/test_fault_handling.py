@@ -32,6 +32,7 @@ from rasa.shared.core.events import (
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.channels.trouble import TROUBLE_BUTTONS, TROUBLE_REPLY, handle_or_apologise
+from tests.helpers.ports import free_port
 from tests.helpers.tcp_proxy import TcpProxy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,8 +73,9 @@ def _talk(port: int) -> socket.socket:
 
 
 def test_the_proxy_forwards_cuts_every_connection_refuses_new_ones_and_restores(echo_port):
-    with TcpProxy(26090, echo_port) as proxy:
-        client = _talk(26090)
+    proxy_port = free_port()
+    with TcpProxy(proxy_port, echo_port) as proxy:
+        client = _talk(proxy_port)
         proxy.cut()
         assert proxy.is_cut
         try:
@@ -82,9 +84,9 @@ def test_the_proxy_forwards_cuts_every_connection_refuses_new_ones_and_restores(
             ended = True
         assert ended, "an open connection survived the cut"
         with pytest.raises(ConnectionRefusedError):
-            socket.create_connection(("127.0.0.1", 26090), timeout=5)
+            socket.create_connection(("127.0.0.1", proxy_port), timeout=5)
         proxy.restore()
-        _talk(26090).close()
+        _talk(proxy_port).close()
         assert proxy.connections == 2
 
 
@@ -168,7 +170,7 @@ def test_an_error_gets_the_polite_reply_and_is_raised_only_when_asked(caplog):
 # --- the tracker store through a PostgreSQL outage -------------------------------------------
 @pytest.fixture(scope="module")
 def postgres_proxy():
-    with TcpProxy(26091, 5432) as proxy:
+    with TcpProxy(free_port(), 5432) as proxy:
         yield proxy
 
 
@@ -180,7 +182,8 @@ def store(postgres_proxy, tmp_path, monkeypatch):
     name = f"sen_faults_unit_{secrets.token_hex(4)}"
     store = ResilientSQLTrackerStore(
         domain=Domain.load(str(ROOT / "domain.yml")), dialect="postgresql", host="127.0.0.1",
-        port=26091, db=name, username="postgres", login_db="postgres", retry_seconds=3,
+        port=postgres_proxy.port, db=name, username="postgres", login_db="postgres",
+        retry_seconds=3,
     )  # fmt: skip
     store.data_dir, store.db_name = tmp_path, name
     yield store
