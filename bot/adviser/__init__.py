@@ -1,0 +1,2 @@
+"""The adviser side: the adviser API (JWT-authenticated) and the console (templates and static
+files with it)."""
