@@ -15,9 +15,9 @@ from typing import Protocol
 
 from bot.assistant.knowledge import Article, KnowledgeBase
 from bot.assistant.retrieval import KnowledgeRetriever
-from bot.assistant.safeguarding import SAFEGUARDING_CHECK, SAFEGUARDING_REPLY
+from bot.assistant.safeguarding import SAFEGUARDING_REPLY, is_at_risk
 from bot.assistant.vocabulary import ENTITY_LABEL, article_for_entity
-from bot.contract import SAFEGUARDING_INTENT, Case, Priority, Reason
+from bot.contract import Case, Priority, Reason
 from bot.settings import Settings
 
 ADVISER_BUTTON = {"title": "Talk to an adviser", "payload": "/request_human"}
@@ -214,7 +214,7 @@ class Responder:
 
     # --- routes -------------------------------------------------------------------------
     def respond(self, turn: Turn) -> Reply:
-        if SAFEGUARDING_CHECK.matches(turn.text) or turn.intent == SAFEGUARDING_INTENT:
+        if is_at_risk(turn.text, turn.intent):
             return self.safeguarding(turn)
         if turn.intent in SMALLTALK_INTENTS:
             return self.smalltalk(turn)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.contract import SAFEGUARDING_INTENT
 from bot.settings import ROOT
 
 _SELF = r"(?:him|her|my|them|your|our)\s?(?:self|selves|slef|sef)"
@@ -256,6 +257,14 @@ class SafeguardingCheck:
 
 
 SAFEGUARDING_CHECK = SafeguardingCheck()
+
+
+def is_at_risk(text: str | None, intent: str | None) -> bool:
+    """The one safeguarding decision every caller uses (the responder, the hand-off watcher): the
+    message names a risk, or the NLU (bot.plugins.nlu.SafeguardingOverride, which also weighs
+    the meaning of the whole message) gave it the safeguarding intent."""
+    return intent == SAFEGUARDING_INTENT or SAFEGUARDING_CHECK.matches(text) is not None
+
 
 SAFEGUARDING_REPLY = (
     "I'm concerned by what you've said, and I want to make sure you and your child are safe.\n"

@@ -25,11 +25,11 @@ import re
 
 import sqlalchemy as sa
 
-from bot.assistant.safeguarding import SAFEGUARDING_CHECK, SAFEGUARDING_REPLY
+from bot.assistant.safeguarding import SAFEGUARDING_REPLY, is_at_risk
 from bot.cases.db import engine_with_tables
 from bot.cases.rasa_client import RasaClient, RasaUnavailable, UnaddressableConversation
 from bot.cases.store import CaseError, CaseStore
-from bot.contract import SAFEGUARDING_INTENT, Case, Priority, Reason
+from bot.contract import Case, Priority, Reason
 
 logger = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ class HandoffWatcher:
         intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
         if is_request_to_leave(text):
             await self._leave(case)
-        elif SAFEGUARDING_CHECK.matches(text) or intent == SAFEGUARDING_INTENT:
+        elif is_at_risk(text, intent):
             await self._raise_urgent(case, text)
         else:
             await asyncio.to_thread(self.store.add_to_summary, case.id, "Parent: " + text[:300])

@@ -93,3 +93,12 @@ def test_the_meaning_check_leaves_ordinary_questions_alone(semantic, message):
 @pytest.mark.parametrize("message", [m for d in TUNED_SETS for m in d["messages"]])
 def test_risks_from_the_tuning_sets_stay_caught(semantic, message):
     assert SAFEGUARDING_CHECK.matches(message) or semantic.matches(message), message
+
+
+def test_one_decision_says_whether_a_message_is_about_risk():
+    from bot.assistant.safeguarding import is_at_risk
+
+    assert is_at_risk("he said he wants to kill himself", None)
+    assert is_at_risk("something the patterns do not know", "safeguarding"), "the NLU's verdict"
+    assert not is_at_risk("what does a senco do", "kb_senco")
+    assert not is_at_risk(None, None) and not is_at_risk("", "out_of_scope")
