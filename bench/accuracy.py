@@ -149,7 +149,7 @@ def heldout_questions(path: Path = HELDOUT) -> list[Question]:
     """
     questions: list[Question] = []
     for intent, texts in nlu_examples(path).items():
-        if intent.startswith("kb_"):
+        if article_for_intent(intent):
             questions += [Question(IN_GUIDANCE, t, article_for_intent(intent)) for t in texts]
         elif intent in BEYOND_GUIDANCE_TOPICS:
             questions += [Question(BEYOND, t, "escalate") for t in texts]

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.accuracy import HELDOUT, nlu_examples, percentile
+from bot.contract import article_for_intent
 from bot.settings import ROOT
 
 LOCUSTFILE = ROOT / "bench" / "load" / "locustfile.py"
@@ -93,7 +94,7 @@ def question_sets(path: Path = HELDOUT) -> dict[str, list[str]]:
     examples = nlu_examples(path)
     sets: dict[str, list[str]] = {
         "greeting": list(examples.get("greet", [])),
-        "in-guidance": [t for i, ts in examples.items() if i.startswith("kb_") for t in ts],
+        "in-guidance": [t for i, ts in examples.items() if article_for_intent(i) for t in ts],
         "beyond-guidance": [t for i in BEYOND_GUIDANCE_TOPICS for t in examples.get(i, [])],
         "clarification": list(VAGUE_MESSAGES),
         "closing": list(examples.get("thanks", [])) + list(examples.get("goodbye", [])),
