@@ -8,7 +8,7 @@ every call before anything is read from it, and talk to the platforms' HTTP APIs
 (aiohttp), at a base URL taken from the environment so that tests can point them at a recorder.
 
 Each channel is switched on by its settings in the environment (``SEN_TELEGRAM_*``,
-``SEN_TWILIO_*``, ``SEN_MESSENGER_*``; see README.md) and is off otherwise: its routes answer 404
-"channel not configured". ``common`` holds what the three share: the webhook checks, splitting
-long messages and numbering options.
+``SEN_TWILIO_*``, ``SEN_MESSENGER_*``; see docs/channels.md) and is off otherwise: its routes
+answer 404 "channel not configured". ``common`` holds what the three share: the webhook checks,
+splitting long messages and numbering options.
 """

@@ -449,7 +449,7 @@ class WebhookInput(InputChannel):
         if credentials:
             logger.warning(
                 "%s: settings in credentials.yml are ignored; the channel reads SEN_* "
-                "environment variables (README, Settings).",
+                "environment variables (docs/settings.md).",
                 cls.platform,
             )
         channel = cls(cls.settings_from_env(os.environ))

@@ -83,7 +83,7 @@ def serve(args: argparse.Namespace) -> int:
         f"  The widget's socket.io channel: {servers.url}/socket.io (see widget/README.md)\n"
         "  Chat in the terminal instead: stop this and run `make shell`.\n"
         "  HTTP API: needs a JWT (HS256) signed with var/rasa-jwt-secret, in the\n"
-        "    Authorization header (README, Security and privacy).\n"
+        "    Authorization header (docs/security.md).\n"
         f"  Adviser API: {servers.adviser_url} (create an adviser and token with\n"
         "    `.venv/bin/python -m bot.adviser.api add-adviser USERNAME FIRSTNAME`).\n"
         f"  Adviser console: {servers.console_url}/ (create an account with\n"

@@ -1,9 +1,8 @@
 """Custom Rasa NLU components, named in config.yml.
 
 - ``SenIntentClassifier`` classifies intents from mean-pooled all-MiniLM-L6-v2 sentence
-  embeddings plus TF-IDF words and character n-grams (see bot/assistant/intent_model.py and the
-  README
-  for why this beat DIET here).
+  embeddings plus TF-IDF words and character n-grams (see bot/assistant/intent_model.py, and
+  docs/measurements.md for why this beat DIET here).
 - ``SafeguardingOverride`` runs the deterministic safeguarding phrase check, then a check by
   meaning, on every message after the classifiers and, on a match, makes ``safeguarding`` the
   intent with confidence 1.0 whatever the classifier said. Safety does not rest on the
