@@ -33,8 +33,7 @@ uses, such as "son" or "school", removed; a light suffix stemmer makes "refuse",
 question is most like it, when the Jaccard similarity of their word sets is at least 0.5, and
 otherwise starts a group. An inverted index from words to groups keeps this fast
 (about 2,000 questions in well under a second). Sentence embeddings (``bot.assistant.embeddings``)
-would
-group paraphrases too, but take about 25 ms a question in NumPy, a minute for 2,000.
+would group paraphrases too, but take about 25 ms a question in NumPy, a minute for 2,000.
 """
 
 from __future__ import annotations

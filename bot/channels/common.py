@@ -12,8 +12,7 @@ caller sends is read before it is known to come from the platform:
 5. each message, once (platforms retry, so their message ids are remembered for a while), goes to
    Rasa as the parent's ``UserMessage``, unless the conversation is over ``SEN_RATE_LIMIT``
    (bot.channels.limits): then the parent is told, once per window, to wait a moment (a reply for
-   every
-   refused message would itself flood them, and each SMS costs), and Rasa never sees it.
+   every refused message would itself flood them, and each SMS costs), and Rasa never sees it.
 
 Replies go through an ``OutputChannel`` that knows the recipient from the conversation id alone
 (``telegram:<chat id>``, ``sms:p.<sealed number>``, ``whatsapp:p.…``, ``messenger:<PSID>``),

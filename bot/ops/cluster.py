@@ -5,10 +5,9 @@
 Each instance is a Rasa server with its own action server; all share PostgreSQL (tracker store,
 cases, events), Redis (lock store, socket.io rooms) and RabbitMQ (event broker, emptied into
 PostgreSQL by one ``bot.production.broker_consumer``). nginx (Debian's) listens on ``--port`` and
-spreads
-requests over the instances: round robin for webhooks and the HTTP API, and by client address for
-socket.io (its long-polling needs the same instance for a session). One adviser API (with the
-hand-off watcher) and one console talk to Rasa through nginx.
+spreads requests over the instances: round robin for webhooks and the HTTP API, and by client
+address for socket.io (its long-polling needs the same instance for a session). One adviser API
+(with the hand-off watcher) and one console talk to Rasa through nginx.
 
 Ports: nginx ``port``; Rasa ``port+10+i``; action servers ``port+20+i``; adviser API ``port+30``;
 console ``port+31``; web app ``port+32``.

@@ -2,8 +2,7 @@
 
 A command line is world-readable (``ps``, ``/proc/<pid>/cmdline``); a process's environment is
 readable by its owner only. ``bot.ops.servers`` starts Rasa as ``python -m bot.plugins.rasa_run
-<rasa run
-options>`` with ``SEN_RASA_JWT_SECRET`` set; this adds ``--jwt-secret`` in-process.
+<rasa run options>`` with ``SEN_RASA_JWT_SECRET`` set; this adds ``--jwt-secret`` in-process.
 
 It also answers a JWT that PyJWT can't even parse for its algorithm (``alg: none``, say) with
 401, as every other bad JWT is answered: sanic-jwt lets that exception through, and Rasa would

@@ -20,9 +20,8 @@ and tests/servers/test_production_profile.py test it against the local services.
 Rasa's tracker store is PostgreSQL (every Rasa instance sees every conversation), its lock store
 Redis (two instances never handle the same conversation at once) and its event broker RabbitMQ.
 Rasa can have only one event broker, so ``python -m bot.production.broker_consumer`` copies each
-event from
-RabbitMQ into an ``events`` table in PostgreSQL, the table the hand-off watcher and the console
-read (the same table the SQL event broker writes in the default profile).
+event from RabbitMQ into an ``events`` table in PostgreSQL, the table the hand-off watcher and the
+console read (the same table the SQL event broker writes in the default profile).
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
 """Two Rasa servers and two action servers behind nginx, sharing PostgreSQL, Redis and RabbitMQ
 (bot.ops.cluster): a conversation goes on whichever instance takes each message, messages sent at
-once
-are handled one at a time and in order, and a hand-off started on one instance is completed
+once are handled one at a time and in order, and a hand-off started on one instance is completed
 through the other, and a conversation's rate limit holds across both instances."""
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Fault handling without a Rasa server: the cuttable TCP proxy, the channels' polite reply when
 Rasa says nothing or fails (bot.channels.trouble), and the tracker store riding out a PostgreSQL
-outage
-and failing loudly after one (bot.production.tracker_store, on the local PostgreSQL through the
-proxy).
+outage and failing loudly after one (bot.production.tracker_store, on the local PostgreSQL through
+the proxy).
 tests/servers/test_faults.py does the same end to end."""
 
 from __future__ import annotations

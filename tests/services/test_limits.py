@@ -1,6 +1,5 @@
 """The per-conversation rate limiter (bot.channels.limits): in one process with an injected clock,
-and
-shared between instances through the local Redis."""
+and shared between instances through the local Redis."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
 """bot.plugins.rasa_run's change to how Rasa checks the action server's replies: the same verdicts
-and
-errors as Rasa's own check, without checking Rasa's constant schema again for every reply."""
+and errors as Rasa's own check, without checking Rasa's constant schema again for every reply."""
 
 from __future__ import annotations
 

@@ -6,8 +6,7 @@ Content Security Policy. It listens on 127.0.0.1 (``SEN_CONSOLE_PORT``, default 
 through a TLS proxy.
 
 Transcripts are shown with personal data redacted (``bot.assistant.redaction``); an admin can
-reveal one,
-which is written to the audit log, as is every view, export and deletion.
+reveal one, which is written to the audit log, as is every view, export and deletion.
 """
 
 from __future__ import annotations
