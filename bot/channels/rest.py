@@ -34,8 +34,8 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.limits import MAX_REQUEST_BYTES, RATE_LIMITED, RATE_LIMITED_REPLY, rate_limiter
+from bot.channels.tokens import Tokens
 from bot.channels.trouble import handle_or_apologise
-from bot.channels.widget import Tokens
 from bot.settings import load_settings, stored_secret
 
 logger = logging.getLogger(__name__)

@@ -28,15 +28,10 @@ event's timestamp and text, so a message received live and again in the history 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import inspect
 import logging
 import os
 import re
-import secrets
-import time
 from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from typing import Any
@@ -49,6 +44,7 @@ from sanic.response import HTTPResponse, json
 from socketio import AsyncRedisManager, AsyncServer
 
 from bot.channels.limits import RATE_LIMITED, RATE_LIMITED_REPLY, rate_limiter
+from bot.channels.tokens import Tokens
 from bot.channels.trouble import handle_or_apologise
 from bot.contract import message_id
 from bot.settings import load_settings, stored_secret
@@ -58,44 +54,8 @@ logger = logging.getLogger(__name__)
 CHANNEL = "widget"
 MAX_MESSAGE_CHARS = 4000
 MAX_DISPLAY_CHARS = 200
-TOKEN_TTL_SECONDS = 24 * 3600
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _ARTICLE_ID = re.compile(r"^[a-z0-9-]{1,64}$")
-
-
-# --- tokens ----------------------------------------------------------------------------------
-class Tokens:
-    """Signed conversation tokens: ``<conversation>.<issued>.<signature>``."""
-
-    def __init__(self, secret: bytes, ttl: float = TOKEN_TTL_SECONDS) -> None:
-        self.secret = secret
-        self.ttl = ttl
-
-    def _sign(self, body: str) -> str:
-        digest = hmac.new(self.secret, body.encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
-    def issue(self, now: float | None = None) -> tuple[str, str]:
-        conversation = "w" + secrets.token_urlsafe(18)
-        return conversation, self.token_for(conversation, now)
-
-    def token_for(self, conversation: str, now: float | None = None) -> str:
-        body = f"{conversation}.{int(now if now is not None else time.time())}"
-        return f"{body}.{self._sign(body)}"
-
-    def verify(self, token: object, now: float | None = None) -> str | None:
-        """The conversation id, or None when the token is missing, forged or too old."""
-        if not isinstance(token, str) or len(token) > 200 or token.count(".") != 2:
-            return None
-        conversation, issued, signature = token.split(".")
-        if not hmac.compare_digest(self._sign(f"{conversation}.{issued}"), signature):
-            return None
-        if not issued.isdigit():
-            return None
-        age = (now if now is not None else time.time()) - int(issued)
-        if age > self.ttl or age < -300:
-            return None
-        return conversation
 
 
 # --- messages --------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from sanic import Sanic
 
 from bot.channels.limits import RATE_LIMITED_REPLY
 from bot.channels.rest import SignedRestInput
-from bot.channels.widget import Tokens
+from bot.channels.tokens import Tokens
 from tests.helpers.serving import serving
 
 SECRET = "a-rest-secret-for-the-tests-only"

@@ -7,7 +7,9 @@ import time
 import pytest
 
 from bot.cases.store import CaseStore
-from bot.channels.widget import Tokens, bot_payload, history, message_id
+from bot.channels.tokens import Tokens
+from bot.channels.widget import bot_payload, history
+from bot.contract import message_id
 
 
 @pytest.fixture
