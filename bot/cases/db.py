@@ -21,3 +21,22 @@ def engine_with_tables(url: str, metadata: sa.MetaData) -> sa.engine.Engine:
         # Another process (Rasa, the action server, an API) made them a moment ago.
         metadata.create_all(engine)
     return engine
+
+
+# The table Rasa's SQL event broker writes (and bot.production.broker_consumer in production),
+# read by the hand-off watcher and the transcripts.
+_events_metadata = sa.MetaData()
+events_table = sa.Table(
+    "events",
+    _events_metadata,
+    # The same columns as rasa.core.brokers.sql.SQLEventBroker.SQLBrokerEvent.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("sender_id", sa.String(255)),
+    sa.Column("data", sa.Text),
+)
+
+
+def events_engine(url: str) -> sa.engine.Engine:
+    """An engine on the broker's database, with the ``events`` table created if Rasa has not
+    yet, so the watcher can start before Rasa does."""
+    return engine_with_tables(url, _events_metadata)

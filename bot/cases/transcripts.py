@@ -52,8 +52,8 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from bot.cases.db import events_engine, events_table
 from bot.cases.store import CaseStore
-from bot.cases.watcher import events_engine, events_table
 from bot.contract import ROUTES, SAFEGUARDING_INTENT, Reason, message_id
 
 logger = logging.getLogger(__name__)

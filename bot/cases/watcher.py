@@ -26,7 +26,7 @@ import re
 import sqlalchemy as sa
 
 from bot.assistant.safeguarding import SAFEGUARDING_REPLY, is_at_risk
-from bot.cases.db import engine_with_tables
+from bot.cases.db import events_engine, events_table
 from bot.cases.rasa_client import RasaClient, RasaUnavailable, UnaddressableConversation
 from bot.cases.store import CaseError, CaseStore
 from bot.contract import Case, Priority, Reason
@@ -60,16 +60,6 @@ MAX_ATTEMPTS = 12
 STALLED_POLL_SECONDS = 5.0
 TRANSIENT = (RasaUnavailable, sa.exc.OperationalError)
 
-_events_metadata = sa.MetaData()
-events_table = sa.Table(
-    "events",
-    _events_metadata,
-    # The same columns as rasa.core.brokers.sql.SQLEventBroker.SQLBrokerEvent.
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("sender_id", sa.String(255)),
-    sa.Column("data", sa.Text),
-)
-
 
 def _words(text: str) -> str:
     text = text.lower().replace("\u2019", "'").replace("\u2018", "'").replace("'", "")
@@ -83,12 +73,6 @@ def is_request_to_leave(text: str | None) -> bool:
     if not text:
         return False
     return bool(LEAVE_PAYLOAD.match(text.strip())) or _words(text) in LEAVE_PHRASES
-
-
-def events_engine(url: str) -> sa.engine.Engine:
-    """An engine on the broker's database, with the ``events`` table created if Rasa has not
-    yet, so the watcher can start before Rasa does."""
-    return engine_with_tables(url, _events_metadata)
 
 
 class HandoffWatcher:

@@ -25,7 +25,7 @@ import sys
 import aio_pika
 import sqlalchemy as sa
 
-from bot.cases.watcher import events_engine, events_table
+from bot.cases.db import events_engine, events_table
 from bot.production.profile import ProductionProfile
 from bot.settings import load_settings
 

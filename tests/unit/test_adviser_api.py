@@ -20,6 +20,7 @@ from aiohttp import web
 
 from bot.adviser.api import AdviserApiSettings, create_app, load_api_settings, main
 from bot.assistant.safeguarding import SAFEGUARDING_CHECK, SAFEGUARDING_REPLY
+from bot.cases.db import events_table
 from bot.cases.desk import CLOSED_REPLY
 from bot.cases.rasa_client import (
     RasaClient,
@@ -28,7 +29,7 @@ from bot.cases.rasa_client import (
     transcript_from_events,
 )
 from bot.cases.store import CaseStore
-from bot.cases.watcher import LEFT_REPLY, HandoffWatcher, events_table
+from bot.cases.watcher import LEFT_REPLY, HandoffWatcher
 from bot.contract import Case, Priority, Reason, Status
 from tests.helpers.serving import FakeRasa, serving
 

@@ -24,8 +24,8 @@ from bot.adviser.console.__main__ import main as console_main
 from bot.adviser.console.accounts import LOCKOUT_ATTEMPTS, Accounts
 from bot.adviser.console.app import ConsoleSettings, create_app
 from bot.adviser.console.erasure import Eraser, tracker_events
+from bot.cases.db import events_table
 from bot.cases.store import CaseStore
-from bot.cases.watcher import events_table
 from bot.channels.widget import message_id
 from bot.contract import Case, Priority, Reason
 from tests.helpers.serving import FakeRasa, serving

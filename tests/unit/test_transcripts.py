@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from bot.cases.db import events_engine, events_table
 from bot.cases.store import CaseStore
 from bot.cases.transcripts import (
     ConversationSummary,
@@ -27,7 +28,6 @@ from bot.cases.transcripts import (
     group_questions,
     message_id,
 )
-from bot.cases.watcher import events_engine, events_table
 from bot.contract import Case, Reason
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "events_sample.json"
