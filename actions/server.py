@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 
 
 def main(argv: list[str] | None = None) -> None:
+    from bot.settings import load_settings
+
+    settings = load_settings().actions
     parser = argparse.ArgumentParser(description="SEN Support Assistant action server")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("SEN_ACTIONS_PORT", 5055)))
-    parser.add_argument("--host", default=os.environ.get("SEN_ACTIONS_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=settings.port)
+    parser.add_argument("--host", default=settings.host)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 

@@ -38,7 +38,7 @@ from bench.baseline import Bm25Baseline, Passage, answers_from
 from bot.assistant import knowledge
 from bot.assistant.responder import BEYOND_GUIDANCE_TOPICS, INTRODUCTION
 from bot.contract import article_for_intent
-from bot.settings import ROOT
+from bot.settings import ROOT, load_settings
 
 HELDOUT = ROOT / "tests" / "nlu_heldout.yml"
 # Safeguarding sets, each written by someone who had not seen the checks at the time: "first",
@@ -582,8 +582,9 @@ def start_servers(model: Path, args: argparse.Namespace, directory: Path) -> Any
 def given_secret(args: argparse.Namespace) -> str:
     if args.jwt_secret:
         return args.jwt_secret
-    if os.environ.get("SEN_RASA_JWT_SECRET"):
-        return os.environ["SEN_RASA_JWT_SECRET"]
+    given = load_settings().rasa_jwt_secret
+    if given:
+        return given
     saved = ROOT / "var" / "rasa-jwt-secret"
     if saved.exists():
         return saved.read_text().strip()

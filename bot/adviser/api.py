@@ -25,9 +25,8 @@ import functools
 import itertools
 import json
 import logging
-import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,17 +60,15 @@ class AdviserApiSettings:
     run_watcher: bool = True
 
 
-def load_api_settings(env: dict[str, str] | None = None) -> AdviserApiSettings:
-    env = dict(os.environ if env is None else env)
+def load_api_settings(env: Mapping[str, str] | None = None) -> AdviserApiSettings:
     base = load_settings(env)
     return AdviserApiSettings(
         handoff_db_url=base.handoff_db_url,
-        rasa_url=env.get("SEN_RASA_URL") or "http://127.0.0.1:5005",
-        rasa_jwt_secret=env.get("SEN_RASA_JWT_SECRET") or jwt_secret(base.data_dir),
-        events_db_url=env.get("SEN_EVENTS_DB_URL") or f"sqlite:///{base.data_dir / 'events.db'}",
-        port=int(env.get("SEN_ADVISER_API_PORT") or 5056),
-        run_watcher=(env.get("SEN_HANDOFF_WATCHER") or "1").strip().lower()
-        not in ("0", "false", "no", "off"),
+        rasa_url=base.rasa_url,
+        rasa_jwt_secret=jwt_secret(base.data_dir, base),
+        events_db_url=base.events_db_url,
+        port=base.adviser_api_port,
+        run_watcher=base.handoff_watcher,
     )
 
 

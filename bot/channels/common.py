@@ -48,6 +48,7 @@ from bot.channels.limits import (
     window_limiter,
 )
 from bot.channels.trouble import handle_or_apologise
+from bot.settings import load_settings
 
 logger = logging.getLogger("bot.channels")
 
@@ -206,13 +207,9 @@ async def tracker_buttons(app: Any, sender_id: str) -> list[dict[str, str]]:
 
 
 # --- settings --------------------------------------------------------------------------------
-def setting(env: Mapping[str, str], name: str) -> str:
-    return (env.get(name) or "").strip()
-
-
-def api_base_url(env: Mapping[str, str], name: str, default: str) -> str | None:
-    """A platform's API base URL (tests point it at a local recorder); None if unusable."""
-    url = setting(env, name) or default
+def api_base_url(url: str, name: str) -> str | None:
+    """A platform's API base URL (``name``: its variable; tests point it at a local recorder);
+    None if unusable."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         logger.warning("%s must be an http(s) URL; the channel stays off.", name)
@@ -405,8 +402,7 @@ class SharedRecentIds(RecentIds):
 
 
 def recent_ids(platform: str, env: Mapping[str, str] | None = None) -> RecentIds:
-    env = os.environ if env is None else env
-    url = env.get("SEN_LIMITS_REDIS_URL")
+    url = load_settings(env).limits.redis_url
     if not url:
         return RecentIds()
     return SharedRecentIds(shared_redis(url), f"sen:seen:{platform}")

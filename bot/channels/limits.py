@@ -16,7 +16,6 @@ to its own window, says so in its log, and goes back to Redis once it answers ag
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import threading
 import time
@@ -24,11 +23,15 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from bot.settings import (
+    load_settings,
+    parse_rate_limit,  # noqa: F401 - the SEN_RATE_LIMIT rule, kept importable
+)
+
 logger = logging.getLogger(__name__)
 
 RATE_LIMITED = "rate_limited"
 RATE_LIMITED_REPLY = "You're sending messages very quickly. Please wait a moment and try again."
-DEFAULT_RATE_LIMIT = "20/60"
 # Bodies Rasa's web server accepts at all (the REST webhook, the HTTP API, socket.io polling):
 # Sanic reads SANIC_REQUEST_MAX_SIZE from the environment and answers 413 above it.
 MAX_REQUEST_BYTES = 64 * 1024
@@ -81,21 +84,6 @@ class RateLimiter:
             if not times or len(times) < self.limit:
                 return 0.0
             return max(0.0, times[0] + self.window - self.clock())
-
-
-def parse_rate_limit(raw: str | None) -> tuple[int, float] | None:
-    """``"20/60"`` → (20, 60.0); ``"0"`` or ``"off"`` → None (no limit)."""
-    text = (raw or DEFAULT_RATE_LIMIT).strip().lower()
-    if text in ("0", "off", "none"):
-        return None
-    count, _, seconds = text.partition("/")
-    try:
-        limit, window = int(count), float(seconds or 60)
-    except ValueError:
-        raise ValueError(f"SEN_RATE_LIMIT must look like 20/60, not {raw!r}") from None
-    if limit < 1 or window <= 0:
-        raise ValueError(f"SEN_RATE_LIMIT must look like 20/60, not {raw!r}")
-    return limit, window
 
 
 class _Unlimited(RateLimiter):
@@ -210,8 +198,7 @@ class RedisRateLimiter(RateLimiter):
 def rate_limiter(env: Mapping[str, str] | None = None, purpose: str = "messages") -> RateLimiter:
     """The limiter ``SEN_RATE_LIMIT`` asks for: in Redis when ``SEN_LIMITS_REDIS_URL`` is set,
     else in this process. ``purpose`` keeps separate windows apart in Redis."""
-    env = os.environ if env is None else env
-    parsed = parse_rate_limit(env.get("SEN_RATE_LIMIT"))
+    parsed = load_settings(env).limits.rate_limit
     if parsed is None:
         return _Unlimited()
     return window_limiter(*parsed, env=env, purpose=purpose)
@@ -221,8 +208,7 @@ def window_limiter(
     limit: int, window: float, env: Mapping[str, str] | None = None, purpose: str = "messages"
 ) -> RateLimiter:
     """At most ``limit`` per ``window`` seconds per key, shared through Redis when configured."""
-    env = os.environ if env is None else env
-    url = env.get("SEN_LIMITS_REDIS_URL")
+    url = load_settings(env).limits.redis_url
     if not url:
         return RateLimiter(limit, window)
     return RedisRateLimiter(limit, window, shared_redis(url), f"sen:rate:{purpose}")

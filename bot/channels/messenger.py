@@ -37,9 +37,9 @@ from bot.channels.common import (
     api_base_url,
     json_object,
     numbered_options,
-    setting,
     split_message,
 )
+from bot.settings import load_settings
 
 logger = logging.getLogger("bot.channels")
 
@@ -76,13 +76,11 @@ class MessengerSettings:
 
 def messenger_settings(env: Mapping[str, str]) -> MessengerSettings | None:
     """The settings, or None (and why, logged once) when the channel is off."""
+    given = load_settings(env).channels.messenger
     values = {
-        name: setting(env, name)
-        for name in (
-            "SEN_MESSENGER_PAGE_TOKEN",
-            "SEN_MESSENGER_APP_SECRET",
-            "SEN_MESSENGER_VERIFY_TOKEN",
-        )
+        "SEN_MESSENGER_PAGE_TOKEN": given.page_token,
+        "SEN_MESSENGER_APP_SECRET": given.app_secret,
+        "SEN_MESSENGER_VERIFY_TOKEN": given.verify_token,
     }
     if not any(values.values()):
         logger.info(
@@ -94,7 +92,7 @@ def messenger_settings(env: Mapping[str, str]) -> MessengerSettings | None:
     if missing:
         logger.warning("Messenger channel is off: %s not set.", ", ".join(missing))
         return None
-    api_url = api_base_url(env, "SEN_MESSENGER_API_URL", "https://graph.facebook.com/v19.0")
+    api_url = api_base_url(given.api_url, "SEN_MESSENGER_API_URL")
     if api_url is None:
         return None
     return MessengerSettings(

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
 from asyncio import CancelledError
 from collections.abc import Awaitable, Callable
@@ -60,9 +59,11 @@ class SignedRestInput(InputChannel):
         return cls()
 
     def __init__(self, secret: str | None = None) -> None:
-        secret = secret or os.environ.get("SEN_REST_SECRET")
         if not secret:
-            secret = stored_secret(load_settings().data_dir, "rest-secret")
+            settings = load_settings()
+            secret = settings.channels.rest_secret or stored_secret(
+                settings.data_dir, "rest-secret"
+            )
         self.tokens = Tokens(secret.encode())
         self.limiter = rate_limiter()
 

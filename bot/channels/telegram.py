@@ -31,10 +31,10 @@ from bot.channels.common import (
     WebhookInput,
     api_base_url,
     json_object,
-    setting,
     split_message,
     utf16_length,
 )
+from bot.settings import load_settings
 
 logger = logging.getLogger("bot.channels")
 
@@ -63,8 +63,8 @@ class TelegramSettings:
 
 def telegram_settings(env: Mapping[str, str]) -> TelegramSettings | None:
     """The settings, or None (and why, logged once) when the channel is off."""
-    token = setting(env, "SEN_TELEGRAM_TOKEN")
-    secret = setting(env, "SEN_TELEGRAM_SECRET_TOKEN")
+    given = load_settings(env).channels.telegram
+    token, secret = given.token, given.secret_token
     if not token and not secret:
         logger.info(
             "Telegram channel is off: set SEN_TELEGRAM_TOKEN and SEN_TELEGRAM_SECRET_TOKEN to "
@@ -86,7 +86,7 @@ def telegram_settings(env: Mapping[str, str]) -> TelegramSettings | None:
             MIN_SECRET_CHARS,
         )
         return None
-    api_url = api_base_url(env, "SEN_TELEGRAM_API_URL", "https://api.telegram.org")
+    api_url = api_base_url(given.api_url, "SEN_TELEGRAM_API_URL")
     return TelegramSettings(token, secret, api_url) if api_url else None
 
 

@@ -54,7 +54,6 @@ from bot.channels.common import (
     WebhookInput,
     api_base_url,
     numbered_options,
-    setting,
     split_message,
 )
 from bot.settings import load_settings, stored_secret
@@ -152,9 +151,8 @@ def phone_ids(secret: str) -> PhoneIds:
 
 
 def id_secret(env: Mapping[str, str]) -> str:
-    return env.get("SEN_CHANNEL_ID_SECRET") or stored_secret(
-        load_settings(dict(env)).data_dir, "channel-id-secret"
-    )
+    settings = load_settings(env)
+    return settings.channels.id_secret or stored_secret(settings.data_dir, "channel-id-secret")
 
 
 # --- settings --------------------------------------------------------------------------------
@@ -179,11 +177,10 @@ class TwilioSettings:
 
 def twilio_settings(env: Mapping[str, str]) -> TwilioSettings | None:
     """The settings, or None (and why, logged once) when the channel is off."""
-    sid = setting(env, "SEN_TWILIO_ACCOUNT_SID")
-    token = setting(env, "SEN_TWILIO_AUTH_TOKEN")
-    webhook_url = setting(env, "SEN_TWILIO_WEBHOOK_URL")
-    sms_from = setting(env, "SEN_TWILIO_SMS_FROM")
-    whatsapp_from = setting(env, "SEN_TWILIO_WHATSAPP_FROM").removeprefix(WHATSAPP_PREFIX)
+    given = load_settings(env).channels.twilio
+    sid, token, webhook_url = given.account_sid, given.auth_token, given.webhook_url
+    sms_from = given.sms_from
+    whatsapp_from = given.whatsapp_from.removeprefix(WHATSAPP_PREFIX)
     if not any((sid, token, webhook_url, sms_from, whatsapp_from)):
         logger.info(
             "Twilio channel (SMS, WhatsApp) is off: set SEN_TWILIO_ACCOUNT_SID, "
@@ -214,7 +211,7 @@ def twilio_settings(env: Mapping[str, str]) -> TwilioSettings | None:
     if problems:
         logger.warning("Twilio channel is off: %s.", "; ".join(problems))
         return None
-    api_url = api_base_url(env, "SEN_TWILIO_API_URL", "https://api.twilio.com")
+    api_url = api_base_url(given.api_url, "SEN_TWILIO_API_URL")
     if api_url is None:
         return None
     return TwilioSettings(

@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import os
 import re
 from collections.abc import Awaitable, Callable
 from functools import lru_cache
@@ -167,15 +166,14 @@ def _case_store():
 
 def allowed_origins() -> list[str]:
     """Pages allowed to open the socket (SEN_WIDGET_ORIGINS, comma-separated)."""
-    raw = os.environ.get("SEN_WIDGET_ORIGINS") or "http://127.0.0.1:5080,http://localhost:5080"
-    return [origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip()]
+    return list(load_settings().widget.allowed_origins)
 
 
 def _client_manager() -> AsyncRedisManager | None:
     """With several Rasa instances, a message emitted by one (an adviser's reply sent through
     another instance's HTTP API) must reach a parent connected to another: socket.io shares its
     rooms through Redis when SEN_SOCKETIO_REDIS_URL is set (the production profile sets it)."""
-    url = os.environ.get("SEN_SOCKETIO_REDIS_URL")
+    url = load_settings().widget.socketio_redis_url
     return AsyncRedisManager(url, channel="sen-widget") if url else None
 
 
@@ -200,9 +198,7 @@ class WidgetInput(InputChannel):
         self.socketio_path = socketio_path
         self.sio: AsyncServer | None = None
         settings = load_settings()
-        secret = os.environ.get("SEN_WIDGET_SECRET") or stored_secret(
-            settings.data_dir, "widget-secret"
-        )
+        secret = settings.widget.secret or stored_secret(settings.data_dir, "widget-secret")
         self.tokens = Tokens(secret.encode())
         self.limiter = rate_limiter()
 

@@ -9,13 +9,12 @@ shell         chat in the terminal (starts the action server, then `rasa shell`)
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from bot.settings import ROOT
+from bot.settings import ROOT, load_settings
 
 MODEL = ROOT / "models" / "sen-assistant.tar.gz"
 
@@ -59,8 +58,8 @@ def serve(args: argparse.Namespace) -> int:
     from bot.ops.servers import Servers
 
     _need_model()
-    web_port = int(os.environ.get("SEN_WEB_PORT") or 5080)
-    console_port = int(os.environ.get("SEN_CONSOLE_PORT") or 5057)
+    settings = load_settings()
+    web_port, console_port = settings.web.port, settings.console.port
     servers = Servers(
         MODEL, endpoints=ROOT / "endpoints.yml", log_dir=ROOT / "var" / "logs",
         web_port=web_port, console_port=console_port,

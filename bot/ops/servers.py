@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bot.cases.rasa_client import api_headers
 from bot.channels.limits import MAX_REQUEST_BYTES
-from bot.settings import ROOT, jwt_secret
+from bot.settings import ROOT, jwt_secret, load_settings
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -163,13 +163,12 @@ class Servers:
         log_dir = self.log_dir or Path(tempfile.mkdtemp(prefix="sen-logs-"))
         log_dir.mkdir(parents=True, exist_ok=True)
         extra = {"SEN_DATA_DIR": str(self.data_dir)}
-        if self.web_port is not None and not os.environ.get("SEN_WIDGET_ORIGINS"):
+        if self.web_port is not None and load_settings().widget.origins is None:
             # The widget's socket accepts the pages of our own web app.
             extra["SEN_WIDGET_ORIGINS"] = (
                 f"http://127.0.0.1:{self.web_port},http://localhost:{self.web_port}"
             )
         env = rasa_env({**extra, **self.extra_env})
-        env.pop("SEN_RASA_TOKEN", None)  # the old query-string token: clients use the JWT secret
         endpoints = self.endpoints or write_endpoints(log_dir, self.actions_port, self.data_dir)
         waits: list[tuple[str, subprocess.Popen, Path, str | None]] = []
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import html
 import itertools
-import os
 import sys
 
 from sanic import Request, Sanic
@@ -24,7 +23,7 @@ from sanic.exceptions import NotFound
 from sanic.response import HTTPResponse, raw
 from sanic.response import json as json_response
 
-from bot.settings import ROOT
+from bot.settings import ROOT, load_settings
 
 HOST = "127.0.0.1"
 WIDGET_DIR = ROOT / "widget"
@@ -92,10 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bot.ops.web", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--port", type=int, default=int(os.environ.get("SEN_WEB_PORT") or 5080))
+    settings = load_settings()
+    parser.add_argument("--port", type=int, default=settings.web.port)
     parser.add_argument(
         "--server",
-        default=os.environ.get("SEN_WIDGET_SERVER") or "http://127.0.0.1:5005",
+        default=settings.web.widget_server,
         help="the Rasa server the widget talks to",
     )
     options = parser.parse_args(argv)

@@ -17,11 +17,11 @@ against JSON Schema's meta-schema, and that took about 45% of the Rasa server's 
 from __future__ import annotations
 
 import functools
-import os
 import sys
 from typing import Any
 
 from bot.cases.rasa_client import JWT_METHOD
+from bot.settings import load_settings
 
 
 def _refuse_unreadable_jwts() -> None:
@@ -70,7 +70,7 @@ def _check_action_schema_once() -> None:
 
 
 def main() -> None:
-    secret = os.environ.get("SEN_RASA_JWT_SECRET")
+    secret = load_settings().rasa_jwt_secret
     if not secret:
         sys.exit("SEN_RASA_JWT_SECRET is not set: Rasa's HTTP API would have no authentication.")
     sys.argv = ["rasa", "run", *sys.argv[1:], f"--jwt-secret={secret}", "--jwt-method", JWT_METHOD]

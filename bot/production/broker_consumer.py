@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import signal
 import sys
 
@@ -140,11 +139,12 @@ class Consumer:
 
 
 def main() -> int:
+    settings = load_settings()
     logging.basicConfig(
-        level=os.environ.get("SEN_LOG_LEVEL", "INFO"),
+        level=settings.production.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    consumer = Consumer(ProductionProfile.from_env(), load_settings().events_db_url)
+    consumer = Consumer(ProductionProfile.from_env(), settings.events_db_url)
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()

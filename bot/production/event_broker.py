@@ -18,20 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 
 import rasa.shared.core.events  # noqa: F401 - Rasa's pika module uses it without importing it
 from rasa.core.brokers.pika import PikaEventBroker
 
+from bot.settings import load_settings
+
 logger = logging.getLogger(__name__)
-DEFAULT_DRAIN_SECONDS = 10.0
 
 
 def drain_seconds() -> float:
-    try:
-        return max(0.0, float(os.environ.get("SEN_BROKER_DRAIN_SECONDS", DEFAULT_DRAIN_SECONDS)))
-    except ValueError:
-        return DEFAULT_DRAIN_SECONDS
+    return load_settings().production.broker_drain_seconds
 
 
 class DrainingPikaEventBroker(PikaEventBroker):

@@ -27,14 +27,12 @@ console read (the same table the SQL event broker writes in the default profile)
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/sen"
-DEFAULT_REDIS = "redis://127.0.0.1:6379/1"
-DEFAULT_RABBITMQ = "amqp://guest:guest@127.0.0.1:5672/"
+from bot.settings import load_settings
 
 
 @dataclass(frozen=True)
@@ -46,14 +44,14 @@ class ProductionProfile:
     rabbitmq_queue: str
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> ProductionProfile:
-        env = dict(os.environ if env is None else env)
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ProductionProfile:
+        given = load_settings(env).production
         return cls(
-            postgres_url=env.get("SEN_POSTGRES_URL") or DEFAULT_POSTGRES,
-            tracker_db=env.get("SEN_TRACKER_DB") or "sen_tracker",
-            redis_url=env.get("SEN_REDIS_URL") or DEFAULT_REDIS,
-            rabbitmq_url=env.get("SEN_RABBITMQ_URL") or DEFAULT_RABBITMQ,
-            rabbitmq_queue=env.get("SEN_RABBITMQ_QUEUE") or "sen_events",
+            postgres_url=given.postgres_url,
+            tracker_db=given.tracker_db,
+            redis_url=given.redis_url,
+            rabbitmq_url=given.rabbitmq_url,
+            rabbitmq_queue=given.rabbitmq_queue,
         )
 
     def service_env(self) -> dict[str, str]:

@@ -50,11 +50,10 @@ from rasa.core.tracker_store import (
 from rasa.shared.core.trackers import DialogueStateTracker, TrackerEventDiffEngine
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
-from bot.settings import ROOT
+from bot.settings import load_settings
 
 logger = logging.getLogger("bot.production.tracker_store")
 
-DEFAULT_RETRY_SECONDS = 30.0
 NOT_SAVED = "TRACKER NOT SAVED"
 NOT_READ = "TRACKER NOT READ"
 FALLBACK = "TRACKER STORE FALLBACK"
@@ -85,7 +84,7 @@ _counts: dict[str, Any] = {"not_saved": 0, "not_read": 0, "fallback": 0, "last":
 
 
 def _data_dir() -> Path:
-    return Path(os.environ.get("SEN_DATA_DIR") or ROOT / "var")
+    return load_settings().data_dir
 
 
 def record_fault(kind: str) -> None:
@@ -121,8 +120,11 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
 
     def __init__(self, *args: Any, retry_seconds: float | str | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        budget = retry_seconds or os.environ.get("SEN_TRACKER_RETRY_SECONDS")
-        self.retry_seconds = float(budget) if budget else DEFAULT_RETRY_SECONDS
+        self.retry_seconds = (
+            float(retry_seconds)
+            if retry_seconds
+            else load_settings().production.tracker_retry_seconds
+        )
         # Test each pooled connection before use: after a restart the pool holds dead ones.
         old = self.engine
         self.engine = sa.create_engine(old.url, pool_pre_ping=True, **create_engine_kwargs(old.url))

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import os
 import sys
 
 from bot.adviser.console.accounts import MIN_PASSWORD_CHARS, ROLES, AccountError, Accounts
 from bot.adviser.console.app import HOST, create_app, load_console_settings
 from bot.adviser.console.erasure import Eraser
+from bot.settings import load_settings
 
 
 def _password(from_stdin: bool) -> str | None:
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--role", choices=ROLES, default="adviser")
     create.add_argument("--password-stdin", action="store_true", help="read the password")
     keep = commands.add_parser("retention", help="delete what is older than the retention period")
-    keep.add_argument("--days", type=int, default=int(os.environ.get("SEN_RETENTION_DAYS") or 365))
+    keep.add_argument("--days", type=int, default=load_settings().console.retention_days)
     erase = commands.add_parser("delete-conversation", help="erase one conversation everywhere")
     erase.add_argument("conversation_id")
     options = parser.parse_args(argv)

@@ -18,8 +18,7 @@ import io
 import itertools
 import json
 import logging
-import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -84,18 +83,16 @@ class ConsoleSettings:
     secure_cookies: bool = True
 
 
-def load_console_settings(env: dict[str, str] | None = None) -> ConsoleSettings:
-    env = dict(os.environ if env is None else env)
+def load_console_settings(env: Mapping[str, str] | None = None) -> ConsoleSettings:
     base = load_settings(env)
     return ConsoleSettings(
         db_url=base.handoff_db_url,
         events_db_url=base.events_db_url,
-        tracker_db_url=env.get("SEN_TRACKER_DB_URL") or f"sqlite:///{base.data_dir / 'rasa.db'}",
-        rasa_url=env.get("SEN_RASA_URL") or "http://127.0.0.1:5005",
-        rasa_jwt_secret=env.get("SEN_RASA_JWT_SECRET") or jwt_secret(base.data_dir),
-        port=int(env.get("SEN_CONSOLE_PORT") or 5057),
-        secure_cookies=(env.get("SEN_CONSOLE_SECURE_COOKIES") or "1").strip().lower()
-        not in ("0", "false", "no", "off"),
+        tracker_db_url=base.tracker_db_url,
+        rasa_url=base.rasa_url,
+        rasa_jwt_secret=jwt_secret(base.data_dir, base),
+        port=base.console.port,
+        secure_cookies=base.console.secure_cookies,
     )
 
 
