@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.assistant import replies
 from bot.settings import ROOT
 
 _SELF = r"(?:him|her|my|them|your|our)\s?(?:self|selves|slef|sef)"
@@ -261,16 +262,7 @@ class SafeguardingCheck:
 
 SAFEGUARDING_CHECK = SafeguardingCheck()
 
-SAFEGUARDING_REPLY = (
-    "I'm concerned by what you've said, and I want to make sure you and your child are safe.\n"
-    "\u2022 If someone is in immediate danger, call 999 now.\n"
-    "\u2022 NSPCC helpline (worried about a child): 0808 800 5000\n"
-    "\u2022 Childline (for children and young people): 0800 1111\n"
-    "\u2022 Samaritans (any time, day or night): 116 123\n"
-    "\u2022 NHS 111 for urgent health advice.\n"
-    "I've also asked an adviser to contact you as a priority. I'm an automated assistant, "
-    "so please use the numbers above rather than waiting for me."
-)
+SAFEGUARDING_REPLY = replies.text("safeguarding.reply")
 
 
 # --- the second net: risk by meaning -----------------------------------------------------------

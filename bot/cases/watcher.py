@@ -25,6 +25,7 @@ import re
 
 import sqlalchemy as sa
 
+from bot.assistant import replies
 from bot.assistant.safeguarding import SAFEGUARDING_CHECK, SAFEGUARDING_REPLY
 from bot.cases.db import engine_with_tables
 from bot.cases.rasa_client import RasaClient, RasaUnavailable, UnaddressableConversation
@@ -44,10 +45,7 @@ LEAVE_PHRASES = frozenset(
     }
 )
 LEAVE_PAYLOAD = re.compile(r"^/cancel_handoff(\{.*\})?$", re.DOTALL)
-LEFT_REPLY = (
-    "You've left the adviser chat. I'm the automated assistant again: ask me anything about "
-    "SEN Support, or ask for an adviser at any time."
-)
+LEFT_REPLY = replies.text("handoff.parent_left")
 PARENT_LEFT = "parent left"
 
 # Events after which Rasa's tracker is paused (pause) or not (the others reset it).

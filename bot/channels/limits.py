@@ -24,10 +24,12 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from bot.assistant import replies
+
 logger = logging.getLogger(__name__)
 
 RATE_LIMITED = "rate_limited"
-RATE_LIMITED_REPLY = "You're sending messages very quickly. Please wait a moment and try again."
+RATE_LIMITED_REPLY = replies.text("limits.rate_limited")
 DEFAULT_RATE_LIMIT = "20/60"
 # Bodies Rasa's web server accepts at all (the REST webhook, the HTTP API, socket.io polling):
 # Sanic reads SANIC_REQUEST_MAX_SIZE from the environment and answers 413 above it.

@@ -48,6 +48,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse, json
 from socketio import AsyncRedisManager, AsyncServer
 
+from bot.assistant import replies
 from bot.channels.limits import RATE_LIMITED, RATE_LIMITED_REPLY, rate_limiter
 from bot.channels.trouble import handle_or_apologise
 from bot.contract import message_id
@@ -406,7 +407,7 @@ def _queue_status(conversation: str) -> dict:
         adviser = store.adviser(case.adviser) if case.adviser else None
         return {
             "status": "live",
-            "adviser": adviser.first_name if adviser else "An adviser",
+            "adviser": adviser.first_name if adviser else replies.text("handoff.unnamed_adviser"),
             "reference": case.reference,
         }
     return {

@@ -37,6 +37,7 @@ from bot.adviser.console.accounts import Accounts, Session, csrf_matches
 from bot.adviser.console.charts import bar_chart
 from bot.adviser.console.corrections import Corrections, corrections_yaml
 from bot.adviser.console.erasure import Eraser
+from bot.assistant import replies
 from bot.assistant.knowledge import expected_article_ids
 from bot.assistant.redaction import redact
 from bot.cases.desk import DeskError, HandoffDesk
@@ -234,17 +235,14 @@ async def login(request: Request) -> HTTPResponse:
 
     # Login CSRF: the form's token must match the cookie set with the form (double submit).
     if not csrf_matches(request.cookies.get(LOGIN_COOKIE) or "", _form(request, "login_token")):
-        return _login_page(request, secrets.token_urlsafe(24), "Please try again.", 403)
+        return _login_page(
+            request, secrets.token_urlsafe(24), replies.text("console.login_retry"), 403
+        )
     result = await asyncio.to_thread(
         _ctx(request).accounts.login, _form(request, "username", 64), _form(request, "password")
     )
     if result.session_token is None:
-        message = (
-            "Too many failed attempts: this account is locked for a while. Try again later, "
-            "or ask an admin."
-            if result.locked
-            else "The username or password is not right."
-        )
+        message = replies.text("console.login_locked" if result.locked else "console.login_wrong")
         return _login_page(request, secrets.token_urlsafe(24), message, 401)
     response = redirect(_safe_next(_form(request, "next")))
     _set_cookie(request, response, COOKIE, result.session_token, max_age=12 * 3600)
@@ -589,10 +587,13 @@ async def handle_error(request: Request, problem: Exception) -> HTTPResponse:
     elif isinstance(problem, CaseError):
         status, message = problem.code, str(problem)
     elif isinstance(problem, SanicException):
-        status, message = problem.status_code, str(problem) or "The request could not be handled."
+        status, message = (
+            problem.status_code,
+            str(problem) or replies.text("console.request_failed"),
+        )
     else:
         logger.exception("Unexpected error on %s %s", request.method, request.path)
-        status, message = 500, "Something went wrong on the server; it has been logged."
+        status, message = 500, replies.text("console.server_error")
     if request.headers.get("x-csrf-token") or request.path.endswith(".json"):
         return json_response({"error": message}, status=status, headers=SECURITY_HEADERS)
     return render(request, "error.html", status=status, message=message, code=status)
