@@ -53,6 +53,7 @@ EXPECTED: dict[str, frozenset[str]] = {
         "handoff.adviser_closed": (),
         "handoff.parent_left": (),
         "handoff.unnamed_adviser": (),
+        "handoff.adviser_prefix": ("first_name",),
         "callback.ask_contact": (),
         "callback.ask_time": (),
         "callback.ask_name": (),
@@ -141,9 +142,16 @@ def _flatten(data: dict) -> dict[str, Any]:
     return flat
 
 
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def check(data: Any, path: Path = PATH) -> list[str]:
     """What is wrong with the replies in ``data`` (the parsed YAML of ``path``); [] when nothing."""
-    where = path.name if path == PATH else str(path)
+    where = _shown(path)
     if not isinstance(data, dict):
         return [f"{where}: expected groups of replies (a mapping at the top), found {data!r:.40}."]
     flat = _flatten(data)
@@ -227,7 +235,7 @@ def read(path: Path = PATH) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as error:
-        raise RepliesError([f"{path}: can't be read ({error})."]) from error
+        raise RepliesError([f"{_shown(path)}: can't be read ({error}): fix the YAML."]) from error
     problems = check(data, path)
     if problems:
         raise RepliesError(problems)

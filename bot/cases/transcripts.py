@@ -53,6 +53,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from bot.assistant import replies
 from bot.cases.store import CaseStore
 from bot.cases.watcher import events_engine, events_table
 from bot.contract import ROUTES, SAFEGUARDING_INTENT, Reason, message_id
@@ -201,8 +202,9 @@ class _Conversation:
         marking = next((m for m in (metadata, custom) if m.get("from") == ADVISER), None)
         name = _text(marking.get("name")) if marking else None
         text = raw
-        if name and raw.startswith(f"{name} (adviser): "):
-            text = raw[len(f"{name} (adviser): ") :]
+        prefix = replies.text("handoff.adviser_prefix", first_name=name) if name else ""
+        if prefix and raw.startswith(prefix):
+            text = raw[len(prefix) :]
         self.turns[-1].replies.append(
             {
                 "from": ADVISER if marking else "bot",

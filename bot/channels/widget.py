@@ -103,7 +103,7 @@ class Tokens:
 def _adviser_text(text: str, name: str) -> str:
     """Adviser messages carry "Name (adviser): " for channels that show only text; the widget
     shows who wrote them separately."""
-    prefix = f"{name} (adviser): "
+    prefix = replies.text("handoff.adviser_prefix", first_name=name)
     return text[len(prefix) :] if name and text.startswith(prefix) else text
 
 
