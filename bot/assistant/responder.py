@@ -265,8 +265,12 @@ class Responder:
         return Reply("clarify", [Message(text, buttons)], misses=misses)
 
     def open_case(self, turn: Turn, reason: Reason, topic: str | None, urgent: bool) -> Case:
-        summary = "\n".join(f"Parent: {text[:300]}" for text in turn.recent[-5:])
-        topic_line = f"Topic: {topic}" if topic else "Topic: not detected"
+        summary = "\n".join(
+            replies.text("cases.parent_said", text=text[:300]) for text in turn.recent[-5:]
+        )
+        topic_line = (
+            replies.text("cases.topic", topic=topic) if topic else replies.text("cases.no_topic")
+        )
         return self.cases.open_case(
             Case(
                 turn.conversation_id,

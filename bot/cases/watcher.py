@@ -147,7 +147,11 @@ class HandoffWatcher:
         elif SAFEGUARDING_CHECK.matches(text) or intent == SAFEGUARDING_INTENT:
             await self._raise_urgent(case, text)
         else:
-            await asyncio.to_thread(self.store.add_to_summary, case.id, "Parent: " + text[:300])
+            await asyncio.to_thread(
+                self.store.add_to_summary,
+                case.id,
+                replies.text("cases.parent_said", text=text[:300]),
+            )
         self._attempts.pop(row_id, None)
         return 1
 
@@ -172,7 +176,7 @@ class HandoffWatcher:
             priority=Priority.URGENT,
         )
         await asyncio.to_thread(self.store.open_case, urgent)
-        line = "Parent (safeguarding concern): " + text[:300]
+        line = replies.text("cases.parent_said_safeguarding", text=text[:300])
         await asyncio.to_thread(self.store.add_to_summary, case.id, line)
         await self.client.send_bot_message(case.conversation_id, SAFEGUARDING_REPLY)
 
