@@ -84,11 +84,13 @@ EXPECTED: dict[str, frozenset[str]] = {
         "cases.parent_said_safeguarding": ("text",),
         "cases.topic": ("topic",),
         "cases.no_topic": (),
-        "console.login_retry": (),
-        "console.login_locked": (),
-        "console.login_wrong": (),
-        "console.request_failed": (),
-        "console.server_error": (),
+        "adviser.login_retry": (),
+        "adviser.login_locked": (),
+        "adviser.login_wrong": (),
+        "adviser.request_failed": (),
+        "adviser.server_error": (),
+        "adviser.token_needed": (),
+        "adviser.assistant_unreachable": ("problem",),
     }.items()
 }
 

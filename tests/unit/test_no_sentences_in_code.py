@@ -20,17 +20,13 @@ from bot.settings import ROOT
 SCANNED = ("bot", "actions")
 
 # Calls whose string arguments are for developers and operators, not parents or advisers.
+# Logging methods, quiet only when called on something (logger.error, logging.info): a plain
+# error(...) may well answer an adviser.
+LOGGING_METHODS = frozenset(
+    {"debug", "info", "warning", "warn", "error", "exception", "critical", "log"}
+)
 QUIET_CALLS = frozenset(
     {
-        # logging
-        "debug",
-        "info",
-        "warning",
-        "warn",
-        "error",
-        "exception",
-        "critical",
-        "log",
         # output of the command-line tools, for operators
         "print",
         "exit",
@@ -129,7 +125,8 @@ def sentences_in(source: str, filename: str = "<source>") -> list[tuple[int, str
             hush(node)
         elif isinstance(node, ast.Call):
             name = _call_name(node)
-            if name in QUIET_CALLS or EXCEPTION_NAME.search(name):
+            logging_call = isinstance(node.func, ast.Attribute) and name in LOGGING_METHODS
+            if logging_call or name in QUIET_CALLS or EXCEPTION_NAME.search(name):
                 for argument in [*node.args, *(k.value for k in node.keywords)]:
                     hush(argument)
             else:
@@ -183,6 +180,7 @@ def test_no_sentence_for_people_is_written_in_code():
         'def f(n):\n    return f"Please wait {n} more minutes."\n',
         'BUTTON = {"title": "Talk to an adviser", "payload": "/request_human"}\n',
         'dispatcher.utter_message(text="You can ask me anything.")\n',
+        'def answer():\n    return error(502, "The assistant could not be reached.")\n',
     ],
 )
 def test_a_new_sentence_in_code_fails(source):
@@ -196,6 +194,7 @@ def test_a_new_sentence_in_code_fails(source):
         'def f():\n    """Does a thing for you."""\n',
         'logger.warning("Could not reach Rasa, trying again.")\n',
         'raise ValueError("The value is not right.")\n',
+        'logging.getLogger(__name__).error("The broker is not answering.")\n',
         'raise DeskError(409, "Another adviser has this case.")\n',
         'print(f"Wrote {n} files to the folder.")\n',
         'parser.add_argument("--port", help="The port to listen on.")\n',

@@ -236,13 +236,13 @@ async def login(request: Request) -> HTTPResponse:
     # Login CSRF: the form's token must match the cookie set with the form (double submit).
     if not csrf_matches(request.cookies.get(LOGIN_COOKIE) or "", _form(request, "login_token")):
         return _login_page(
-            request, secrets.token_urlsafe(24), replies.text("console.login_retry"), 403
+            request, secrets.token_urlsafe(24), replies.text("adviser.login_retry"), 403
         )
     result = await asyncio.to_thread(
         _ctx(request).accounts.login, _form(request, "username", 64), _form(request, "password")
     )
     if result.session_token is None:
-        message = replies.text("console.login_locked" if result.locked else "console.login_wrong")
+        message = replies.text("adviser.login_locked" if result.locked else "adviser.login_wrong")
         return _login_page(request, secrets.token_urlsafe(24), message, 401)
     response = redirect(_safe_next(_form(request, "next")))
     _set_cookie(request, response, COOKIE, result.session_token, max_age=12 * 3600)
@@ -589,11 +589,11 @@ async def handle_error(request: Request, problem: Exception) -> HTTPResponse:
     elif isinstance(problem, SanicException):
         status, message = (
             problem.status_code,
-            str(problem) or replies.text("console.request_failed"),
+            str(problem) or replies.text("adviser.request_failed"),
         )
     else:
         logger.exception("Unexpected error on %s %s", request.method, request.path)
-        status, message = 500, replies.text("console.server_error")
+        status, message = 500, replies.text("adviser.server_error")
     if request.headers.get("x-csrf-token") or request.path.endswith(".json"):
         return json_response({"error": message}, status=status, headers=SECURITY_HEADERS)
     return render(request, "error.html", status=status, message=message, code=status)
