@@ -91,6 +91,16 @@ EXPECTED: dict[str, frozenset[str]] = {
         "adviser.server_error": (),
         "adviser.token_needed": (),
         "adviser.assistant_unreachable": ("problem",),
+        "adviser.export_heading": ("conversation", "channel", "started"),
+        "adviser.export_heading_redacted": ("conversation", "channel", "started"),
+        "adviser.export_parent": (),
+        "adviser.export_adviser": ("name",),
+        "adviser.export_unnamed_adviser": (),
+        "adviser.export_assistant": (),
+        "adviser.chart_per_day": (),
+        "adviser.chart_routes": (),
+        "adviser.chart_articles": (),
+        "adviser.chart_feedback": (),
     }.items()
 }
 

@@ -45,9 +45,6 @@ EXCEPTION_NAME = re.compile(r"(Error|Exception|Unavailable|Refused|Failure|Probl
 
 # (file, literal) -> why it may stay in code.
 ALLOWED: dict[tuple[str, str], str] = {
-    ("bot/adviser/console/app.py", "{} (adviser)"): (
-        "the speaker label in the transcript file an adviser downloads: a format, not a reply"
-    ),
     ("bot/channels/rest.py", "The request is too large."): (
         "a JSON error of the REST API for the developer of the client, as Rasa's own errors"
     ),

@@ -459,18 +459,25 @@ async def export_conversation(request: Request, conversation_id: str, kind: str)
             indent=2, ensure_ascii=False,
         )  # fmt: skip
         return _download(body, name, "application/json; charset=utf-8")
+    heading = "adviser.export_heading" if revealed else "adviser.export_heading_redacted"
     lines = [
-        f"Conversation {summary.conversation_id} ({summary.channel}), started "
-        f"{_when(summary.started)}" + ("" if revealed else "; personal data redacted"),
+        replies.text(
+            heading,
+            conversation=summary.conversation_id,
+            channel=summary.channel,
+            started=_when(summary.started),
+        ),
         "",
     ]
+    parent = replies.text("adviser.export_parent")
     for turn in turns:
-        lines.append(f"[{_when(turn.timestamp)}] Parent: {turn.text}")
+        lines.append(f"[{_when(turn.timestamp)}] {parent}: {turn.text}")
         for reply in turn.replies:
             if reply.get("from") == "adviser":
-                who = f"{reply.get('name') or 'Adviser'} (adviser)"
+                name = reply.get("name") or replies.text("adviser.export_unnamed_adviser")
+                who = replies.text("adviser.export_adviser", name=name)
             else:
-                who = "Assistant"
+                who = replies.text("adviser.export_assistant")
             lines.append(f"[{_when(reply.get('timestamp'))}] {who}: {reply.get('text')}")
         lines.append("")
     return _download("\n".join(lines), name, "text/plain; charset=utf-8")
@@ -554,10 +561,12 @@ async def analytics(request: Request) -> HTTPResponse:
     )
     data = await asyncio.to_thread(_ctx(request).transcripts.analytics, since, waits)
     charts = {
-        "per_day": bar_chart(data["per_day"], "Conversations per day"),
-        "routes": bar_chart(list(data["routes"].items()), "Parent messages by route"),
-        "articles": bar_chart(data["top_articles"], "Most used articles"),
-        "feedback": bar_chart(list(data["feedback"].items()), "Answer feedback"),
+        "per_day": bar_chart(data["per_day"], replies.text("adviser.chart_per_day")),
+        "routes": bar_chart(list(data["routes"].items()), replies.text("adviser.chart_routes")),
+        "articles": bar_chart(data["top_articles"], replies.text("adviser.chart_articles")),
+        "feedback": bar_chart(
+            list(data["feedback"].items()), replies.text("adviser.chart_feedback")
+        ),
     }
     return render(request, "analytics.html", data=data, charts=charts)
 
