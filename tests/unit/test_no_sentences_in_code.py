@@ -216,3 +216,13 @@ def test_what_is_not_for_people_passes(source):
 def test_the_whole_line_of_an_fstring_is_what_counts():
     [(line, text)] = sentences_in('x = 1\nmessage = f"There are {n} people waiting before you."\n')
     assert (line, text) == (2, "There are {} people waiting before you.")
+
+
+def test_adding_a_sentence_to_a_real_module_is_caught(tmp_path: Path):
+    """A copy of a module that passes, plus one line a parent would read: only that line fails."""
+    module = tmp_path / "limits.py"
+    source = (ROOT / "bot" / "channels" / "limits.py").read_text(encoding="utf-8")
+    module.write_text(source + '\ntext = "Please wait a moment."\n', encoding="utf-8")
+    assert sentences_in(source) == []
+    found = sentences_in(module.read_text(encoding="utf-8"), str(module))
+    assert found == [(source.count("\n") + 2, "Please wait a moment.")]
