@@ -9,6 +9,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.runtime import responder, turn_from_tracker
+from bot.assistant import replies
 from bot.assistant.callback import (
     CONSENT_QUESTION,
     PRIVACY_STATEMENT,
@@ -75,8 +76,8 @@ class ActionAskCallbackConsent(Action):
         dispatcher.utter_message(
             text=CONSENT_QUESTION,
             buttons=[
-                {"title": "Yes, I agree", "payload": "/affirm"},
-                {"title": "No", "payload": "/deny"},
+                replies.button("consent_yes", "/affirm"),
+                replies.button("consent_no", "/deny"),
             ],
         )
         return []
@@ -94,11 +95,7 @@ class ActionSubmitCallback(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         if tracker.get_slot("callback_consent") is not True:
-            dispatcher.utter_message(
-                text="That's fine: I haven't stored your details. You can contact your local "
-                "SENDIASS (SEND information, advice and support service) yourself, or keep "
-                "asking me about SEN Support."
-            )
+            dispatcher.utter_message(text=replies.text("callback.declined"))
             return [SlotSet("route", "smalltalk"), *_clear_form()]
         bot = responder()
         turn = turn_from_tracker(tracker)
@@ -110,8 +107,9 @@ class ActionSubmitCallback(Action):
         )
         case = bot.cases.request_callback(case.id, callback)
         dispatcher.utter_message(
-            text=f"Thank you. I've asked an adviser to contact you ({callback.best_time}). "
-            f"Your reference is {case.reference}: please quote it if you contact the service."
+            text=replies.text(
+                "callback.requested", best_time=callback.best_time, reference=case.reference
+            )
         )
         return [SlotSet("route", "escalate"), SlotSet("kb_article", None), *_clear_form()]
 
@@ -121,8 +119,5 @@ class ActionStopForm(Action):
         return "action_stop_form"
 
     def run(self, dispatcher, tracker, domain) -> list[dict[str, Any]]:
-        dispatcher.utter_message(
-            text="Okay, I've stopped. Nothing you typed for the call-back has been stored. "
-            "You can carry on asking me about SEN Support."
-        )
+        dispatcher.utter_message(text=replies.text("callback.stopped"))
         return [SlotSet("route", "smalltalk"), SlotSet("kb_article", None), *_clear_form()]

@@ -35,6 +35,7 @@ from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse
 from sanic.response import json as json_response
 
+from bot.assistant import replies
 from bot.cases.desk import MAX_MESSAGE_CHARS, DeskError, HandoffDesk
 from bot.cases.rasa_client import RasaClient, RasaUnavailable
 from bot.cases.store import Adviser, CaseError, CaseStore
@@ -155,7 +156,7 @@ def authenticated(handler: Handler) -> Handler:
         store: CaseStore = request.app.ctx.store
         adviser = await asyncio.to_thread(store.adviser_for_token, bearer_token(request))
         if adviser is None:
-            return error(401, "An adviser token is needed: Authorization: Bearer <token>.")
+            return error(401, replies.text("adviser.token_needed"))
         request.ctx.adviser = adviser
         return await handler(request, *args, **kwargs)
 
@@ -248,11 +249,11 @@ async def handle_error(request: Request, problem: Exception) -> HTTPResponse:
     if isinstance(problem, CaseError):
         return error(problem.code, str(problem))
     if isinstance(problem, RasaUnavailable):
-        return error(502, f"The assistant could not be reached: {problem}")
+        return error(502, replies.text("adviser.assistant_unreachable", problem=problem))
     if isinstance(problem, SanicException):
-        return error(problem.status_code, str(problem) or "The request could not be handled.")
+        return error(problem.status_code, str(problem) or replies.text("adviser.request_failed"))
     logger.exception("Unexpected error on %s %s", request.method, request.path)
-    return error(500, "Something went wrong on the server; it has been logged.")
+    return error(500, replies.text("adviser.server_error"))
 
 
 # --- the app -----------------------------------------------------------------------------------

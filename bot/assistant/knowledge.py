@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from bot.assistant import replies
 from bot.contract import article_for_intent, intent_for_article
 from bot.settings import ROOT
 
@@ -121,7 +122,7 @@ class KnowledgeBase:
 
     def source_line(self, article: Article) -> str:
         doc = self.guidance[article.guidance]
-        return f"Source: {doc.title}, section \u201c{article.section}\u201d."
+        return replies.text("answer.source", title=doc.title, section=article.section)
 
 
 def _read_yaml(path: Path, problems: list[str]) -> dict | None:

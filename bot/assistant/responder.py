@@ -13,56 +13,28 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Protocol
 
+from bot.assistant import replies
 from bot.assistant.knowledge import Article, KnowledgeBase
 from bot.assistant.retrieval import KnowledgeRetriever
 from bot.assistant.safeguarding import SAFEGUARDING_REPLY, is_at_risk
 from bot.assistant.vocabulary import ENTITY_LABEL, article_for_entity
-from bot.contract import Case, Priority, Reason
+from bot.contract import REQUEST_HUMAN_INTENT, Case, Priority, Reason
 from bot.settings import Settings
 
-ADVISER_BUTTON = {"title": "Talk to an adviser", "payload": "/request_human"}
-CALLBACK_BUTTON = {"title": "Ask an adviser to contact me", "payload": "/request_callback"}
-LEAVE_QUEUE_BUTTON = {"title": "Leave the queue", "payload": "/stop"}
+ADVISER_BUTTON = replies.button("adviser", f"/{REQUEST_HUMAN_INTENT}")
+CALLBACK_BUTTON = replies.button("callback", "/request_callback")
+LEAVE_QUEUE_BUTTON = replies.button("leave_queue", "/stop")
+NO_THANKS_BUTTON = replies.button("no_thanks", "/deny")
 FALLBACK_INTENT = "nlu_fallback"
 SMALLTALK_INTENTS = {"greet", "goodbye", "thanks", "bot_challenge", "affirm", "deny", "stop"}
 MISSES_BEFORE_ADVISER_FIRST = 2
 
-# Why each beyond-guidance topic needs a person, in a parent's words.
-BEYOND_GUIDANCE_TOPICS: dict[str, str] = {
-    "out_ehcp_process": "how the EHCP process works and its timescales",
-    "out_ehcp_refusal": "a refusal to assess or to issue an EHCP",
-    "out_appeals_tribunal": "appeals, mediation and the SEND Tribunal",
-    "out_annual_review": "annual reviews of an EHCP",
-    "out_exclusion": "exclusions, suspensions and part-time timetables",
-    "out_school_placement": "choosing or naming a school and school places",
-    "out_transport": "home-to-school transport",
-    "out_post16": "rights after 16 and moving to college",
-    "out_home_education": "home education",
-    "out_independent_school": "independent schools",
-    "out_diagnosis_medical": "diagnosis and medical questions",
-    "out_other_nations": "Wales, Scotland or Northern Ireland, which have different systems",
-    "out_la_complaint": "complaints about a local authority",
-}
+# Why each beyond-guidance topic needs a person, in a parent's words (knowledge/replies.yml).
+BEYOND_GUIDANCE_TOPICS: dict[str, str] = replies.topics()
 
-INTRODUCTION = (
-    "Hello, I'm the SEN Support Assistant: an automated helper, not a person. I give general "
-    "information from the SEN Support guidance for schools in England. It isn't legal advice.\n"
-    "I can put you in touch with an adviser at any time.\n"
-    "Please don't share names or other personal details here."
-)
+INTRODUCTION = replies.text("introduction.welcome")
 
-SMALLTALK_REPLIES = {
-    "greet": "Hello! What would you like to know about SEN Support? You can ask in your own words.",
-    "goodbye": "Goodbye, and take care. You can come back any time.",
-    "thanks": "You're welcome. Is there anything else about SEN Support I can help with?",
-    "bot_challenge": (
-        "I'm an automated assistant, not a person. I can put you in touch with an adviser "
-        "if you'd like to talk to someone."
-    ),
-    "affirm": "Okay. What else would you like to know about SEN Support?",
-    "deny": "Okay. You can ask me another question, or talk to an adviser.",
-    "stop": "Okay, I've stopped. What else would you like to know about SEN Support?",
-}
+SMALLTALK_REPLIES = {intent: replies.text(f"smalltalk.{intent}") for intent in SMALLTALK_INTENTS}
 
 
 @dataclass
@@ -251,16 +223,9 @@ class Responder:
         """NLU was unsure (or the message was off topic): retrieve, else clarify."""
         text = turn.text.strip()
         if not re.search(r"[^\W_]", text):
-            return self.clarify(
-                turn, [], "I didn't catch a question there. What would you like to know?"
-            )
+            return self.clarify(turn, [], replies.text("clarify.no_text"))
         if not looks_like_english(text):
-            return self.clarify(
-                turn,
-                [],
-                "Sorry, I can only understand questions in English at the moment. "
-                "An adviser may be able to help in other ways.",
-            )
+            return self.clarify(turn, [], replies.text("clarify.not_english"))
         matches = self.retriever.find(text, limit=3)
         best = matches[0] if matches else None
         second_intent = next(
@@ -283,28 +248,29 @@ class Responder:
         ):
             return self.escalate(turn, Reason.BEYOND_GUIDANCE, topic=second_intent["name"])
         if turn.intent == "out_of_scope":
-            lead = "Sorry, I can only help with questions about SEN Support in schools in England."
+            lead = replies.text("clarify.out_of_scope")
         else:
-            lead = "I'm not sure I've understood. Did you mean one of these?"
+            lead = replies.text("clarify.unsure")
         return self.clarify(turn, [m.article for m in matches if m.score > 0.2], lead)
 
     def clarify(self, turn: Turn, closest: list[Article], lead: str) -> Reply:
         misses = turn.misses + 1
         topics = [_topic_button(a) for a in closest[:3]]
         if misses >= MISSES_BEFORE_ADVISER_FIRST:
-            text = (
-                "I'm sorry I haven't been able to help. An adviser could talk this through "
-                "with you. " + lead
-            )
+            text = replies.text("clarify.after_misses", lead=lead)
             buttons = [ADVISER_BUTTON, *topics]
         else:
-            text = lead + (" Or you can talk to an adviser." if topics else "")
+            text = replies.text("clarify.with_topics", lead=lead) if topics else lead
             buttons = [*topics, ADVISER_BUTTON]
         return Reply("clarify", [Message(text, buttons)], misses=misses)
 
     def open_case(self, turn: Turn, reason: Reason, topic: str | None, urgent: bool) -> Case:
-        summary = "\n".join(f"Parent: {text[:300]}" for text in turn.recent[-5:])
-        topic_line = f"Topic: {topic}" if topic else "Topic: not detected"
+        summary = "\n".join(
+            replies.text("cases.parent_said", text=text[:300]) for text in turn.recent[-5:]
+        )
+        topic_line = (
+            replies.text("cases.topic", topic=topic) if topic else replies.text("cases.no_topic")
+        )
         return self.cases.open_case(
             Case(
                 turn.conversation_id,
@@ -324,34 +290,28 @@ class Responder:
     def escalate(self, turn: Turn, reason: Reason, topic: str | None = None) -> Reply:
         case = self.open_case(turn, reason, topic, urgent=False)
         if reason is Reason.BEYOND_GUIDANCE and topic:
-            why = (
-                f"That's a question about {BEYOND_GUIDANCE_TOPICS[topic]}. The guidance I answer "
-                "from doesn't cover it, and I don't want to guess about your rights, so this "
-                "needs an adviser."
-            )
+            why = replies.text("escalate.beyond_guidance", topic=BEYOND_GUIDANCE_TOPICS[topic])
         else:
-            why = "Of course."
+            why = replies.text("escalate.parent_asked")
         if self.adviser_on_duty():
             ahead = self.cases.people_ahead(case)
-            queue = (
-                "You're next."
-                if ahead == 0
-                else f"There {'is' if ahead == 1 else 'are'} "
-                f"{ahead} {'person' if ahead == 1 else 'people'} waiting before you."
-            )
+            if ahead == 0:
+                queue = replies.text("escalate.queue_next")
+            elif ahead == 1:
+                queue = replies.text("escalate.queue_one")
+            else:
+                queue = replies.text("escalate.queue_many", ahead=ahead)
             self.cases.set_paused(case.id, True)
-            text = (
-                f"{why} An adviser will join this chat shortly (reference {case.reference}). "
-                f'{queue} I\'ll stay quiet until then. Type "cancel" to leave the queue.'
-            )
+            text = replies.text("escalate.on_duty", why=why, reference=case.reference, queue=queue)
             buttons = [LEAVE_QUEUE_BUTTON]
             return Reply("escalate", [Message(text, buttons)], case=case, pause=True)
-        text = (
-            f"{why} No adviser is online right now (advisers are online "
-            f"{self.settings.opening_hours.describe()}). I've noted your question "
-            f"(reference {case.reference}). Would you like an adviser to contact you?"
+        text = replies.text(
+            "escalate.off_duty",
+            why=why,
+            hours=self.settings.opening_hours.describe(),
+            reference=case.reference,
         )
-        buttons = [CALLBACK_BUTTON, {"title": "No thanks", "payload": "/deny"}]
+        buttons = [CALLBACK_BUTTON, NO_THANKS_BUTTON]
         return Reply("escalate", [Message(text, buttons)], case=case)
 
     def safeguarding(self, turn: Turn) -> Reply:

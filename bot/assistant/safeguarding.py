@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.assistant import replies
 from bot.contract import SAFEGUARDING_INTENT
 from bot.settings import ROOT
 
@@ -266,16 +267,7 @@ def is_at_risk(text: str | None, intent: str | None) -> bool:
     return intent == SAFEGUARDING_INTENT or SAFEGUARDING_CHECK.matches(text) is not None
 
 
-SAFEGUARDING_REPLY = (
-    "I'm concerned by what you've said, and I want to make sure you and your child are safe.\n"
-    "\u2022 If someone is in immediate danger, call 999 now.\n"
-    "\u2022 NSPCC helpline (worried about a child): 0808 800 5000\n"
-    "\u2022 Childline (for children and young people): 0800 1111\n"
-    "\u2022 Samaritans (any time, day or night): 116 123\n"
-    "\u2022 NHS 111 for urgent health advice.\n"
-    "I've also asked an adviser to contact you as a priority. I'm an automated assistant, "
-    "so please use the numbers above rather than waiting for me."
-)
+SAFEGUARDING_REPLY = replies.text("safeguarding.reply")
 
 
 # --- the second net: risk by meaning -----------------------------------------------------------

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import asyncio
 
+from bot.assistant import replies
 from bot.cases.rasa_client import RasaClient, RasaUnavailable
 from bot.cases.store import Adviser, CaseStore
 from bot.contract import Case, Status
 
 MAX_MESSAGE_CHARS = 2000
-JOINED = "{first_name}, an adviser, has joined the chat."
-CLOSED_REPLY = (
-    "The adviser has closed this chat. I'm the automated assistant again; you can ask me "
-    "anything about SEN Support, or ask for an adviser at any time."
-)
+JOINED = replies.text("handoff.adviser_joined", first_name="{first_name}")
+CLOSED_REPLY = replies.text("handoff.adviser_closed")
 
 
 class DeskError(Exception):
@@ -45,7 +43,8 @@ class HandoffDesk:
         try:
             await self.client.pause(case.conversation_id)
             await self.client.send_bot_message(
-                case.conversation_id, JOINED.format(first_name=adviser.first_name)
+                case.conversation_id,
+                replies.text("handoff.adviser_joined", first_name=adviser.first_name),
             )
         except RasaUnavailable as problem:
             raise DeskError(

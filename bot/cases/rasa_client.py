@@ -24,6 +24,8 @@ import aiohttp
 import jwt
 from yarl import URL
 
+from bot.assistant import replies
+
 ADVISER = "adviser"
 JWT_METHOD = "HS256"
 JWT_USER = {"username": "sen-services", "role": "admin"}
@@ -95,7 +97,12 @@ class RasaClient:
         marking = {"from": ADVISER, "name": first_name}
         await self._append(
             conversation_id,
-            [bot_event(f"{first_name} (adviser): {text}", metadata=marking)],
+            [
+                bot_event(
+                    replies.text("handoff.adviser_prefix", first_name=first_name) + text,
+                    metadata=marking,
+                )
+            ],
         )
 
     async def send_bot_message(self, conversation_id: str, text: str) -> None:

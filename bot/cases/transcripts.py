@@ -52,6 +52,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from bot.assistant import replies
 from bot.cases.db import events_engine, events_table
 from bot.cases.store import CaseStore
 from bot.contract import ROUTES, SAFEGUARDING_INTENT, Reason, message_id
@@ -200,8 +201,9 @@ class _Conversation:
         marking = next((m for m in (metadata, custom) if m.get("from") == ADVISER), None)
         name = _text(marking.get("name")) if marking else None
         text = raw
-        if name and raw.startswith(f"{name} (adviser): "):
-            text = raw[len(f"{name} (adviser): ") :]
+        prefix = replies.text("handoff.adviser_prefix", first_name=name) if name else ""
+        if prefix and raw.startswith(prefix):
+            text = raw[len(prefix) :]
         self.turns[-1].replies.append(
             {
                 "from": ADVISER if marking else "bot",

@@ -25,6 +25,7 @@ import re
 
 import sqlalchemy as sa
 
+from bot.assistant import replies
 from bot.assistant.safeguarding import SAFEGUARDING_REPLY, is_at_risk
 from bot.cases.db import events_engine, events_table
 from bot.cases.rasa_client import RasaClient, RasaUnavailable, UnaddressableConversation
@@ -44,10 +45,7 @@ LEAVE_PHRASES = frozenset(
     }
 )
 LEAVE_PAYLOAD = re.compile(r"^/cancel_handoff(\{.*\})?$", re.DOTALL)
-LEFT_REPLY = (
-    "You've left the adviser chat. I'm the automated assistant again: ask me anything about "
-    "SEN Support, or ask for an adviser at any time."
-)
+LEFT_REPLY = replies.text("handoff.parent_left")
 PARENT_LEFT = "parent left"
 
 # Events after which Rasa's tracker is paused (pause) or not (the others reset it).
@@ -133,7 +131,11 @@ class HandoffWatcher:
         elif is_at_risk(text, intent):
             await self._raise_urgent(case, text)
         else:
-            await asyncio.to_thread(self.store.add_to_summary, case.id, "Parent: " + text[:300])
+            await asyncio.to_thread(
+                self.store.add_to_summary,
+                case.id,
+                replies.text("cases.parent_said", text=text[:300]),
+            )
         self._attempts.pop(row_id, None)
         return 1
 
@@ -158,7 +160,7 @@ class HandoffWatcher:
             priority=Priority.URGENT,
         )
         await asyncio.to_thread(self.store.open_case, urgent)
-        line = "Parent (safeguarding concern): " + text[:300]
+        line = replies.text("cases.parent_said_safeguarding", text=text[:300])
         await asyncio.to_thread(self.store.add_to_summary, case.id, line)
         await self.client.send_bot_message(case.conversation_id, SAFEGUARDING_REPLY)
 

@@ -40,6 +40,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.assistant import replies
 from bot.channels.limits import (
     RATE_LIMITED_REPLY,
     SharedFailure,
@@ -55,12 +56,10 @@ logger = logging.getLogger("bot.channels")
 MAX_BODY_BYTES = 64 * 1024
 API_TIMEOUT_SECONDS = 10.0
 NOT_CONFIGURED = "channel not configured"
-OPTIONS_LEAD = "Reply with a number:"
-UNSUPPORTED_REPLY = (
-    "Sorry, I can only read typed messages. Please type your question, or ask to talk to an "
-    "adviser."
-)
-FAILED_REPLY = "Sorry, something went wrong on our side. Please send your message again."
+OPTIONS_LEAD = replies.text("channels.options_lead")
+CHOOSE_TEXT = replies.text("channels.choose")  # the text of a message that has only buttons
+UNSUPPORTED_REPLY = replies.text("channels.unsupported")
+FAILED_REPLY = replies.text("channels.failed")
 MAX_DISPLAY_CHARS = 200
 
 

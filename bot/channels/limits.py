@@ -23,6 +23,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from bot.assistant import replies
 from bot.settings import (
     load_settings,
     parse_rate_limit,  # noqa: F401 - the SEN_RATE_LIMIT rule, kept importable
@@ -31,7 +32,7 @@ from bot.settings import (
 logger = logging.getLogger(__name__)
 
 RATE_LIMITED = "rate_limited"
-RATE_LIMITED_REPLY = "You're sending messages very quickly. Please wait a moment and try again."
+RATE_LIMITED_REPLY = replies.text("limits.rate_limited")
 # Bodies Rasa's web server accepts at all (the REST webhook, the HTTP API, socket.io polling):
 # Sanic reads SANIC_REQUEST_MAX_SIZE from the environment and answers 413 above it.
 MAX_REQUEST_BYTES = 64 * 1024

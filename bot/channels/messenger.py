@@ -27,6 +27,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.common import (
+    CHOOSE_TEXT,
     NOT_CONFIGURED,
     BadPayload,
     ChannelOutput,
@@ -160,7 +161,7 @@ class MessengerOutput(ChannelOutput):
     async def deliver(self, recipient_id: str, text: str, buttons: list[dict[str, str]]) -> None:
         recipient = psid(recipient_id)
         tail = numbered_options(buttons) if options_listed(buttons) else ""
-        parts = split_message(text or "Please choose:", TEXT_LIMIT, tail)
+        parts = split_message(text or CHOOSE_TEXT, TEXT_LIMIT, tail)
         replies = quick_replies(buttons)
         for number, part in enumerate(parts, 1):
             message: dict[str, Any] = {"text": part}

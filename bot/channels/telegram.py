@@ -23,6 +23,7 @@ from typing import Any
 from sanic.request import Request
 
 from bot.channels.common import (
+    CHOOSE_TEXT,
     BadPayload,
     ChannelOutput,
     DeliveryError,
@@ -139,7 +140,7 @@ class TelegramOutput(ChannelOutput):
     async def deliver(self, recipient_id: str, text: str, buttons: list[dict[str, str]]) -> None:
         chat = chat_id(recipient_id)
         keyboard = inline_keyboard(buttons)
-        parts = split_message(text or "Please choose:", TEXT_LIMIT, measure=utf16_length)
+        parts = split_message(text or CHOOSE_TEXT, TEXT_LIMIT, measure=utf16_length)
         for number, part in enumerate(parts, 1):
             body: dict[str, Any] = {"chat_id": chat, "text": part}
             if keyboard and number == len(parts):

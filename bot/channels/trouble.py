@@ -24,14 +24,13 @@ from typing import Any
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 
+from bot.assistant import replies
+from bot.contract import REQUEST_HUMAN_INTENT
+
 logger = logging.getLogger("bot.channels.trouble")
 
-TROUBLE_REPLY = (
-    "Sorry, I'm having trouble answering right now. Please try again in a few minutes. "
-    "If you need help now, contact the information service by phone or email: the details "
-    "are on its website. If a child is in danger right now, call 999."
-)
-TROUBLE_BUTTONS = [{"title": "Talk to an adviser", "payload": "/request_human"}]
+TROUBLE_REPLY = replies.text("trouble.reply")
+TROUBLE_BUTTONS = [replies.button("adviser", f"/{REQUEST_HUMAN_INTENT}")]
 
 
 def count_sends(output: OutputChannel) -> Callable[[], int]:

@@ -42,6 +42,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse, json
 from socketio import AsyncRedisManager, AsyncServer
 
+from bot.assistant import replies
 from bot.channels.limits import RATE_LIMITED, RATE_LIMITED_REPLY, rate_limiter
 from bot.channels.tokens import Tokens
 from bot.channels.trouble import handle_or_apologise
@@ -61,7 +62,7 @@ _ARTICLE_ID = re.compile(r"^[a-z0-9-]{1,64}$")
 def _adviser_text(text: str, name: str) -> str:
     """Adviser messages carry "Name (adviser): " for channels that show only text; the widget
     shows who wrote them separately."""
-    prefix = f"{name} (adviser): "
+    prefix = replies.text("handoff.adviser_prefix", first_name=name)
     return text[len(prefix) :] if name and text.startswith(prefix) else text
 
 
@@ -362,7 +363,7 @@ def _queue_status(conversation: str) -> dict:
         adviser = store.adviser(case.adviser) if case.adviser else None
         return {
             "status": "live",
-            "adviser": adviser.first_name if adviser else "An adviser",
+            "adviser": adviser.first_name if adviser else replies.text("handoff.unnamed_adviser"),
             "reference": case.reference,
         }
     return {

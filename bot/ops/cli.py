@@ -1,6 +1,6 @@
 """Command line: ``python -m bot <command>``.
 
-validate      check the knowledge base; name every problem's file and field
+validate      check the knowledge base and replies.yml; name every problem's file and field
 build-spacy   build the blank English spaCy pipeline with the entity ruler
 serve         start the action server and the Rasa server, and say how to chat
 shell         chat in the terminal (starts the action server, then `rasa shell`)
@@ -20,6 +20,13 @@ MODEL = ROOT / "models" / "sen-assistant.tar.gz"
 
 
 def validate(args: argparse.Namespace) -> int:
+    """The knowledge base, then the replies (knowledge/replies.yml): every problem of both."""
+    knowledge_ok = validate_knowledge(args) == 0
+    replies_ok = validate_replies(Path(args.knowledge) / "replies.yml") == 0
+    return 0 if knowledge_ok and replies_ok else 1
+
+
+def validate_knowledge(args: argparse.Namespace) -> int:
     from bot.assistant import knowledge
 
     try:
@@ -39,6 +46,22 @@ def validate(args: argparse.Namespace) -> int:
             f"placeholder sections kept from parents: {skipped}"
         )
     print(f"Knowledge base OK: {len(kb.articles)} articles.")
+    return 0
+
+
+def validate_replies(replies_path: Path | None = None) -> int:
+    from bot.assistant import replies
+
+    path = replies_path or replies.PATH
+    try:
+        found = replies.read(path)
+    except replies.RepliesError as error:
+        print(f"{path} has {len(error.problems)} problem(s):", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        print("Fix each key named above, then run `make validate` again.", file=sys.stderr)
+        return 1
+    print(f"Replies OK: {len(found)} entries in {path.name}.")
     return 0
 
 

@@ -35,6 +35,7 @@ from bot.adviser.console.accounts import Accounts, Session, csrf_matches
 from bot.adviser.console.charts import bar_chart
 from bot.adviser.console.corrections import Corrections, corrections_yaml
 from bot.adviser.console.erasure import Eraser
+from bot.assistant import replies
 from bot.assistant.knowledge import expected_article_ids
 from bot.assistant.redaction import redact
 from bot.cases.desk import DeskError, HandoffDesk
@@ -230,17 +231,14 @@ async def login(request: Request) -> HTTPResponse:
 
     # Login CSRF: the form's token must match the cookie set with the form (double submit).
     if not csrf_matches(request.cookies.get(LOGIN_COOKIE) or "", _form(request, "login_token")):
-        return _login_page(request, secrets.token_urlsafe(24), "Please try again.", 403)
+        return _login_page(
+            request, secrets.token_urlsafe(24), replies.text("adviser.login_retry"), 403
+        )
     result = await asyncio.to_thread(
         _ctx(request).accounts.login, _form(request, "username", 64), _form(request, "password")
     )
     if result.session_token is None:
-        message = (
-            "Too many failed attempts: this account is locked for a while. Try again later, "
-            "or ask an admin."
-            if result.locked
-            else "The username or password is not right."
-        )
+        message = replies.text("adviser.login_locked" if result.locked else "adviser.login_wrong")
         return _login_page(request, secrets.token_urlsafe(24), message, 401)
     response = redirect(_safe_next(_form(request, "next")))
     _set_cookie(request, response, COOKIE, result.session_token, max_age=12 * 3600)
@@ -457,18 +455,25 @@ async def export_conversation(request: Request, conversation_id: str, kind: str)
             indent=2, ensure_ascii=False,
         )  # fmt: skip
         return _download(body, name, "application/json; charset=utf-8")
+    heading = "adviser.export_heading" if revealed else "adviser.export_heading_redacted"
     lines = [
-        f"Conversation {summary.conversation_id} ({summary.channel}), started "
-        f"{_when(summary.started)}" + ("" if revealed else "; personal data redacted"),
+        replies.text(
+            heading,
+            conversation=summary.conversation_id,
+            channel=summary.channel,
+            started=_when(summary.started),
+        ),
         "",
     ]
+    parent = replies.text("adviser.export_parent")
     for turn in turns:
-        lines.append(f"[{_when(turn.timestamp)}] Parent: {turn.text}")
+        lines.append(f"[{_when(turn.timestamp)}] {parent}: {turn.text}")
         for reply in turn.replies:
             if reply.get("from") == "adviser":
-                who = f"{reply.get('name') or 'Adviser'} (adviser)"
+                name = reply.get("name") or replies.text("adviser.export_unnamed_adviser")
+                who = replies.text("adviser.export_adviser", name=name)
             else:
-                who = "Assistant"
+                who = replies.text("adviser.export_assistant")
             lines.append(f"[{_when(reply.get('timestamp'))}] {who}: {reply.get('text')}")
         lines.append("")
     return _download("\n".join(lines), name, "text/plain; charset=utf-8")
@@ -552,10 +557,12 @@ async def analytics(request: Request) -> HTTPResponse:
     )
     data = await asyncio.to_thread(_ctx(request).transcripts.analytics, since, waits)
     charts = {
-        "per_day": bar_chart(data["per_day"], "Conversations per day"),
-        "routes": bar_chart(list(data["routes"].items()), "Parent messages by route"),
-        "articles": bar_chart(data["top_articles"], "Most used articles"),
-        "feedback": bar_chart(list(data["feedback"].items()), "Answer feedback"),
+        "per_day": bar_chart(data["per_day"], replies.text("adviser.chart_per_day")),
+        "routes": bar_chart(list(data["routes"].items()), replies.text("adviser.chart_routes")),
+        "articles": bar_chart(data["top_articles"], replies.text("adviser.chart_articles")),
+        "feedback": bar_chart(
+            list(data["feedback"].items()), replies.text("adviser.chart_feedback")
+        ),
     }
     return render(request, "analytics.html", data=data, charts=charts)
 
@@ -585,10 +592,13 @@ async def handle_error(request: Request, problem: Exception) -> HTTPResponse:
     elif isinstance(problem, CaseError):
         status, message = problem.code, str(problem)
     elif isinstance(problem, SanicException):
-        status, message = problem.status_code, str(problem) or "The request could not be handled."
+        status, message = (
+            problem.status_code,
+            str(problem) or replies.text("adviser.request_failed"),
+        )
     else:
         logger.exception("Unexpected error on %s %s", request.method, request.path)
-        status, message = 500, "Something went wrong on the server; it has been logged."
+        status, message = 500, replies.text("adviser.server_error")
     if request.headers.get("x-csrf-token") or request.path.endswith(".json"):
         return json_response({"error": message}, status=status, headers=SECURITY_HEADERS)
     return render(request, "error.html", status=status, message=message, code=status)
