@@ -24,10 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from bot.assistant import replies
-from bot.settings import (
-    load_settings,
-    parse_rate_limit,  # noqa: F401 - the SEN_RATE_LIMIT rule, kept importable
-)
+from bot.settings import load_settings
 
 logger = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ import pytest
 from bot.channels.limits import (
     RateLimiter,
     RedisRateLimiter,
-    parse_rate_limit,
     rate_limiter,
     window_limiter,
 )
+from bot.settings import parse_rate_limit
 
 
 class Clock:
