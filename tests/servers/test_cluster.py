@@ -84,12 +84,27 @@ def test_messages_sent_at_once_through_both_instances_are_handled_in_order(clust
         wait_until(
             lambda: a.acks.qsize() + b.acks.qsize() == len(questions), 90, "all acknowledgements"
         )
+
+        # An acknowledgement says a message arrived, not that it was handled: wait for the
+        # tracker to hold every message and a reply after the last one.
+        def handled() -> bool:
+            kinds = [e["event"] for e in tracker_events(cluster, a.session_id)]
+            return kinds.count("user") >= len(questions) and kinds[-1:] != ["user"]
+
+        wait_until(handled, 90, "every message handled")
     finally:
         a.close()
         b.close()
     events = tracker_events(cluster, a.session_id)
     said = [e["text"] for e in events if e.get("event") == "user"]
-    assert said == questions, "lost, doubled or out of order"
+    # What the shared lock guarantees: every message handled once, one at a time, and each
+    # instance's messages in the order it received them. Which of two messages sent 50 ms apart
+    # through different instances reaches the lock first is up to the network and the machine's
+    # load, so the order across instances is not asserted (a busy CI machine reorders them).
+    assert sorted(said) == sorted(questions), "lost or doubled"
+    for instance in (0, 1):
+        sent_here = questions[instance::2]
+        assert [q for q in said if q in sent_here] == sent_here, "out of order on one instance"
     kinds = [e["event"] for e in events if e.get("event") in ("user", "bot")]
     assert kinds[-2 * len(questions) :] == ["user", "bot"] * len(questions), "interleaved"
 

@@ -39,6 +39,10 @@ QUIET_CALLS = frozenset(
         "add_parser",
         "add_subparsers",
         "add_argument_group",
+        # bot/settings.py's descriptions of each SEN_* variable and group: the settings manual
+        # for operators (python -m bot.settings writes docs/settings.md from them)
+        "Variable",
+        "_group",
     }
 )
 EXCEPTION_NAME = re.compile(r"(Error|Exception|Unavailable|Refused|Failure|Problem)$")
