@@ -148,14 +148,16 @@ class TelegramOutput(ChannelOutput):
             await self.call("sendMessage", body)
 
 
-def _private_chat(message: object) -> int | None:
-    """The chat id of a message in a private chat; None for groups and channels."""
+def _private_chat(message: object, sender: object) -> int | None:
+    """The chat id of a message in a private chat with a person; None for groups, channels and
+    bots. ``sender`` is who acted: the message's ``from`` for a message, but the callback
+    query's ``from`` for a button press (the message a button sits under is the bot's own, so
+    its ``from`` is the bot)."""
     if not isinstance(message, dict):
         raise BadPayload("a message is not an object")
     chat = message.get("chat")
     if not isinstance(chat, dict) or not isinstance(chat.get("id"), int):
         raise BadPayload("a message has no chat id")
-    sender = message.get("from")
     if chat.get("type") != "private" or (isinstance(sender, dict) and sender.get("is_bot")):
         return None
     return chat["id"]
@@ -211,7 +213,7 @@ class TelegramInput(WebhookInput):
             if not isinstance(query, dict) or not query.get("id"):
                 raise BadPayload("callback_query is not an object with an id")
             message, data = query.get("message"), query.get("data")
-            chat = _private_chat(message) if message is not None else None
+            chat = _private_chat(message, query.get("from")) if message is not None else None
             if chat is None:
                 return []
             text = data if isinstance(data, str) and data.strip() else None
@@ -220,7 +222,7 @@ class TelegramInput(WebhookInput):
         message = update.get("message")
         if message is None:  # edited messages, channel posts, ...: nothing a parent asked
             return []
-        chat = _private_chat(message)
+        chat = _private_chat(message, message.get("from") if isinstance(message, dict) else None)
         if chat is None:
             logger.info("Telegram: ignored a message that is not from a private chat.")
             return []

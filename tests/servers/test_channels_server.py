@@ -229,9 +229,16 @@ class Parent:
                     "from": {"id": int(self.ident), "is_bot": False, "first_name": "Alex"},
                     "message": {
                         "message_id": 1,
+                        # the bot's own message, under which the button sits
+                        "from": {
+                            "id": 7000001,
+                            "is_bot": True,
+                            "first_name": "SEN Support",
+                            "username": "sen_support_bot",
+                        },
                         "date": 1,
                         "text": sent.json["text"],
-                        "chat": {"id": int(self.ident), "type": "private"},
+                        "chat": {"id": int(self.ident), "first_name": "Alex", "type": "private"},
                         "reply_markup": sent.json["reply_markup"],
                     },
                 },

@@ -423,6 +423,15 @@ def webhooks(platform) -> Iterator[SimpleNamespace]:
         yield SimpleNamespace(url=url, agent=agent, channels=channels)
 
 
+# The assistant's own Telegram user, as Telegram gives it in a message the bot sent.
+BOT_USER = {
+    "id": 7000001,
+    "is_bot": True,
+    "first_name": "SEN Support",
+    "username": "sen_support_bot",
+}
+
+
 def telegram_update(
     update_id: int, text: str | None = "what is a senco", chat: int = 42, chat_type: str = "private"
 ) -> dict:
@@ -632,11 +641,13 @@ def test_a_telegram_button_press_is_acknowledged_and_sends_its_payload(webhooks,
             "id": "4382bfdwdsb323b2d9",
             "chat_instance": "-1",
             "data": "/kb_meetings",
-            "from": {"id": 42, "is_bot": False, "first_name": "Alex"},
+            "from": {"id": 42, "is_bot": False, "first_name": "Alex", "language_code": "en"},
+            # The message the button sits under is the bot's own: its "from" is the bot.
             "message": {
                 "message_id": 5,
+                "from": BOT_USER,
                 "date": 1,
-                "chat": {"id": 42, "type": "private"},
+                "chat": {"id": 42, "first_name": "Alex", "type": "private"},
                 "text": "An answer.",
                 "reply_markup": keyboard,
             },
