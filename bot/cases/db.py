@@ -3,6 +3,7 @@ any SQLAlchemy URL such as PostgreSQL, with tables created on first use."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -10,8 +11,12 @@ import sqlalchemy as sa
 
 def engine_with_tables(url: str, metadata: sa.MetaData) -> sa.engine.Engine:
     """An engine for ``url`` (its SQLite folder made if need be) with ``metadata``'s tables."""
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    path = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+    if path is not None and path.name not in ("", ":memory:"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Children's data: the file is its owner's only, whatever the process's umask.
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        path.chmod(0o600)
     # SQLite: wait for another process's write instead of failing at once.
     options = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {}
     engine = sa.create_engine(url, future=True, pool_pre_ping=True, **options)

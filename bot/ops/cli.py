@@ -126,7 +126,7 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def shell(args: argparse.Namespace) -> int:
-    from bot.ops.servers import VENV_BIN, die_with_parent, rasa_env
+    from bot.ops.servers import VENV_BIN, private_child, rasa_env
 
     _need_model()
     log = ROOT / "var" / "logs" / "actions.log"
@@ -137,7 +137,7 @@ def shell(args: argparse.Namespace) -> int:
         env=rasa_env(),
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
-        preexec_fn=die_with_parent,
+        preexec_fn=private_child,
     )
     try:
         return subprocess.call(
@@ -151,7 +151,7 @@ def shell(args: argparse.Namespace) -> int:
             ],
             cwd=ROOT,
             env=rasa_env(),
-            preexec_fn=die_with_parent,
+            preexec_fn=private_child,
         )
     finally:
         actions.terminate()

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.ops.servers import ROOT, Servers, die_with_parent, port_is_free, rasa_env, wait_for
+from bot.ops.servers import ROOT, Servers, port_is_free, private_child, rasa_env, wait_for
 from bot.production.profile import ProductionProfile, ensure_database
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -160,10 +160,12 @@ class Cluster:
         return self
 
     def _launch(self, name: str, command: list[str], env: dict[str, str]) -> subprocess.Popen:
-        log = (self.data_dir / "logs" / f"{name}.log").open("w")
+        log_path = self.data_dir / "logs" / f"{name}.log"
+        log = log_path.open("w")
+        log_path.chmod(0o600)  # what parents wrote can reach a log
         process = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent,
+            preexec_fn=private_child,
         )  # fmt: skip
         self.processes.append(process)
         return process

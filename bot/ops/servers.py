@@ -36,6 +36,13 @@ def die_with_parent() -> None:
         pass
 
 
+def private_child() -> None:
+    """Run in a child before exec: whatever it creates (SQLite databases, secrets, logs) is
+    readable by its owner only (umask 077), and it ends when the process that started it dies."""
+    os.umask(0o077)
+    die_with_parent()
+
+
 def rasa_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["RASA_TELEMETRY_ENABLED"] = "false"  # always: no conversation data leaves the machine
@@ -181,9 +188,10 @@ class Servers:
         ) -> None:
             log_path = log_dir / f"{name}.log"
             with log_path.open("w") as log:
+                log_path.chmod(0o600)  # what parents wrote can reach a log
                 process = subprocess.Popen(
                     command, cwd=ROOT, env={**env, **(extra or {})}, stdout=log,
-                    stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
+                    stderr=subprocess.STDOUT, preexec_fn=private_child,
                 )  # fmt: skip
             self.processes.append(process)
             waits.append((health, process, log_path, secret))

@@ -272,3 +272,20 @@ def test_telemetry_is_off_whatever_the_callers_environment_says(monkeypatch, cal
     else:
         monkeypatch.setenv("RASA_TELEMETRY_ENABLED", callers)
     assert rasa_env()["RASA_TELEMETRY_ENABLED"] == "false"
+
+
+def test_the_databases_secrets_and_logs_are_readable_by_their_owner_only(servers):
+    """Children's data (UK GDPR special category): another user of the machine must not read
+    the tracker, the events, the cases, the secrets or the logs (rasa.db and events.db, made by
+    Rasa itself, used to be 0644)."""
+    session = request(servers, "/webhooks/rest/session", b"")[2]
+    request(servers, "/webhooks/rest/webhook", {**session, "message": "what is a senco"})
+    files = [p for p in servers.data_dir.rglob("*") if p.is_file()]
+    names = {p.name for p in files}
+    assert {"rasa.db", "events.db", "handoff.db"} <= names, names
+    readable = {
+        str(p.relative_to(servers.data_dir)): oct(p.stat().st_mode & 0o777)
+        for p in files
+        if p.stat().st_mode & 0o077
+    }
+    assert not readable, f"readable by others: {readable}"
