@@ -4,9 +4,10 @@ A command line is world-readable (``ps``, ``/proc/<pid>/cmdline``); a process's 
 readable by its owner only. ``bot.ops.servers`` starts Rasa as ``python -m bot.plugins.rasa_run
 <rasa run options>`` with ``SEN_RASA_JWT_SECRET`` set; this adds ``--jwt-secret`` in-process.
 
-It also answers a JWT that PyJWT can't even parse for its algorithm (``alg: none``, say) with
-401, as every other bad JWT is answered: sanic-jwt lets that exception through, and Rasa would
-answer 500 with a stack trace in its log.
+It refuses a JWT without an expiry, or past it (sanic-jwt would accept the first for ever and
+the second for three minutes more). It also answers a JWT that PyJWT can't even parse for its
+algorithm (``alg: none``, say) with 401, as every other bad JWT is answered: sanic-jwt lets that
+exception through, and Rasa would answer 500 with a stack trace in its log.
 
 And it checks the action server's reply against Rasa's response schema with a validator built
 once: Rasa calls ``jsonschema.validate()`` for every reply, which first checks the schema itself
@@ -24,6 +25,29 @@ from bot.cases.rasa_client import JWT_METHOD
 from bot.settings import load_settings
 
 
+def bearer_token(header: str | None) -> str | None:
+    if not header or not header.lower().startswith("bearer "):
+        return None
+    return header[len("bearer ") :].strip()
+
+
+def unexpired(token: str, now: float | None = None) -> bool:
+    """The JWT has an ``exp`` claim, and it has not passed (no leeway). Only the claims are read
+    here; whether the signature is right is sanic-jwt's check."""
+    import time
+
+    import jwt
+
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.exceptions.PyJWTError:
+        return True  # unreadable: sanic-jwt refuses it, with the same 401
+    expiry = claims.get("exp") if isinstance(claims, dict) else None
+    if not isinstance(expiry, (int, float)) or isinstance(expiry, bool):
+        return False
+    return expiry > (now if now is not None else time.time())
+
+
 def _refuse_unreadable_jwts() -> None:
     import jwt
     from rasa import server
@@ -35,10 +59,23 @@ def _refuse_unreadable_jwts() -> None:
     def create_app_refusing_bad_jwts(*args: Any, **kwargs: Any) -> Any:
         app = create_app(*args, **kwargs)
 
-        @app.exception(jwt.exceptions.PyJWTError)
-        async def not_authenticated(request: Any, exception: Exception) -> Any:
+        def refused() -> Any:
             body = {"status": "failure", "reason": "NotAuthenticated", "code": 401}
             return response.json({**body, "message": "User is not authenticated."}, status=401)
+
+        @app.exception(jwt.exceptions.PyJWTError)
+        async def not_authenticated(request: Any, exception: Exception) -> Any:
+            return refused()
+
+        @app.middleware("request")
+        async def require_expiry(request: Any) -> Any:
+            # sanic-jwt accepts a JWT with no "exp" for ever and an expired one for 3 more
+            # minutes (its leeway): a bearer token must expire, and not have expired. The
+            # signature is still checked by sanic-jwt after this.
+            token = bearer_token(request.headers.get("Authorization"))
+            if token is not None and not unexpired(token):
+                return refused()
+            return None
 
         return app
 

@@ -289,3 +289,14 @@ def test_the_databases_secrets_and_logs_are_readable_by_their_owner_only(servers
         if p.stat().st_mode & 0o077
     }
     assert not readable, f"readable by others: {readable}"
+
+
+def test_the_http_api_refuses_a_jwt_without_an_expiry_or_just_past_it(servers):
+    """sanic-jwt (Rasa's) accepts a JWT with no exp for ever, and an expired one for three more
+    minutes of leeway."""
+    forever = {"user": {"username": "x", "role": "admin"}}
+    no_expiry = jwt.encode(forever, servers.jwt_secret, algorithm="HS256")
+    assert request(servers, "/status", headers=bearer(no_expiry))[0] == 401
+    just_expired = api_jwt(servers.jwt_secret, now=time.time() - 300 - 30)  # 30 s past its exp
+    assert request(servers, "/status", headers=bearer(just_expired))[0] == 401
+    assert request(servers, "/status", headers=bearer(api_jwt(servers.jwt_secret)))[0] == 200

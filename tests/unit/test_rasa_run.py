@@ -85,3 +85,20 @@ def test_installing_twice_wraps_once(action):
     first = RemoteAction._validate_action_result
     rasa_run._check_action_schema_once()
     assert RemoteAction._validate_action_result is first
+
+
+def test_a_bearer_jwt_must_carry_an_expiry_that_has_not_passed():
+    import jwt
+
+    from bot.plugins.rasa_run import bearer_token, unexpired
+
+    def token(**claims):
+        return jwt.encode({"user": {"username": "x"}, **claims}, "s" * 32, algorithm="HS256")
+
+    assert unexpired(token(exp=1_000_300), now=1_000_000)
+    assert not unexpired(token(exp=999_990), now=1_000_000), "no leeway"
+    assert not unexpired(token(), now=1_000_000), "no expiry"
+    assert not unexpired(token(exp="soon"), now=1_000_000)
+    assert unexpired("not a jwt"), "left to sanic-jwt, which refuses it"
+    assert bearer_token("Bearer abc") == "abc" and bearer_token("Basic abc") is None
+    assert bearer_token(None) is None
