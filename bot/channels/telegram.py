@@ -227,6 +227,9 @@ class TelegramInput(WebhookInput):
             logger.info("Telegram: ignored a message that is not from a private chat.")
             return []
         text = message.get("text")
+        if not isinstance(text, str):  # a photo or document with a caption: answer the caption
+            caption = message.get("caption")
+            text = caption if isinstance(caption, str) and caption.strip() else None
         text = _command(text) if isinstance(text, str) else None
         return [Incoming(f"{PREFIX}{chat}", text, key)]
 

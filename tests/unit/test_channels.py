@@ -677,6 +677,16 @@ def test_telegram_groups_photos_commands_and_retries(webhooks, platform):
     assert post_telegram(webhooks.url, {"update_id": 23, "edited_message": {}}).ok
 
 
+def test_a_telegram_photo_with_a_caption_is_answered_from_the_caption(webhooks, platform):
+    update = telegram_update(30, None)  # a photo, as Telegram sends one (Bot API Message)
+    update["message"]["caption"] = (
+        "this is the letter from school, what does it mean by sen support"
+    )
+    assert post_telegram(webhooks.url, update).ok
+    assert [m.text for m in webhooks.agent.messages] == [update["message"]["caption"]]
+    assert [r.json["text"] for r in platform.requests] == ["An answer."]
+
+
 def test_sms_buttons_become_numbers_and_a_number_sends_that_buttons_payload(webhooks, platform):
     reply = post_twilio(webhooks.url, sms("what is a senco", sid="SM10"))
     assert reply.status_code == 200 and reply.text == EMPTY_TWIML
