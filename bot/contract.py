@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import re
 import secrets
+import unicodedata
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 
@@ -41,6 +43,20 @@ def article_for_intent(intent: str | None) -> str | None:
     if not intent or not intent.startswith(ARTICLE_INTENT_PREFIX):
         return None
     return intent[len(ARTICLE_INTENT_PREFIX) :].replace("_", "-")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# C0 and C1 control characters but tab and newline (NUL breaks CSV, ESC drives terminals).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean_text(text: str) -> str:
+    """Text as every part may store and show it: an unpaired surrogate (which no encoder
+    accepts) becomes U+FFFD, line ends become newlines, other control characters are dropped,
+    and the whole is NFC, so the same words are always the same characters. Used where a
+    message enters (every channel) and where stored text is read back (transcripts)."""
+    text = _SURROGATE.sub("\ufffd", text).replace("\r\n", "\n").replace("\r", "\n")
+    return unicodedata.normalize("NFC", _CONTROL.sub("", text))
 
 
 def message_id(timestamp: object, text: str) -> str:

@@ -55,7 +55,7 @@ import sqlalchemy as sa
 from bot.assistant import replies
 from bot.cases.db import events_engine, events_table
 from bot.cases.store import CaseStore
-from bot.contract import ROUTES, SAFEGUARDING_INTENT, Reason, message_id
+from bot.contract import ROUTES, SAFEGUARDING_INTENT, Reason, clean_text, message_id
 
 logger = logging.getLogger(__name__)
 
@@ -168,9 +168,10 @@ class _Conversation:
 
     def _user(self, event: dict, timestamp: float | None) -> None:
         metadata = _dict(event.get("metadata"))
-        raw = str(event.get("text") or "")
+        raw = clean_text(str(event.get("text") or ""))
         display = metadata.get("display")
-        text = display.strip() if isinstance(display, str) and display.strip() else raw
+        display = clean_text(display) if isinstance(display, str) else None
+        text = display.strip() if display and display.strip() else raw
         intent = _dict(_dict(event.get("parse_data")).get("intent"))
         name = _text(intent.get("name"))
         if self.channel is None:
@@ -194,7 +195,7 @@ class _Conversation:
     def _bot(self, event: dict, timestamp: float | None) -> None:
         data, metadata = _dict(event.get("data")), _dict(event.get("metadata"))
         custom = _dict(data.get("custom"))
-        raw = str(event.get("text") or "")
+        raw = clean_text(str(event.get("text") or ""))
         buttons = _buttons(data)
         if not raw and not buttons:
             return

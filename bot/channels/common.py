@@ -49,6 +49,7 @@ from bot.channels.limits import (
     window_limiter,
 )
 from bot.channels.trouble import handle_or_apologise
+from bot.contract import clean_text
 from bot.settings import load_settings
 
 logger = logging.getLogger("bot.channels")
@@ -559,10 +560,10 @@ class WebhookInput(InputChannel):
     ) -> UserMessage:
         """The parent's message for Rasa; a number answering numbered options becomes the
         chosen button's payload, as if the parent had pressed it."""
-        text = incoming.text or ""
+        text = clean_text(incoming.text or "")
         metadata: dict[str, Any] = {}
         if incoming.display:
-            metadata["display"] = incoming.display[:MAX_DISPLAY_CHARS]
+            metadata["display"] = clean_text(incoming.display)[:MAX_DISPLAY_CHARS]
         if option_number(text) is not None:
             buttons = await tracker_buttons(request.app, incoming.sender_id)
             choice = chosen_option(text, buttons) if self.shows_numbers(buttons) else None

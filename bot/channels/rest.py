@@ -35,6 +35,7 @@ from sanic.response import HTTPResponse
 from bot.channels.limits import MAX_REQUEST_BYTES, RATE_LIMITED, RATE_LIMITED_REPLY, rate_limiter
 from bot.channels.tokens import Tokens
 from bot.channels.trouble import handle_or_apologise
+from bot.contract import clean_text
 from bot.settings import load_settings, stored_secret
 
 logger = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ class SignedRestInput(InputChannel):
                 retry = max(1, round(self.limiter.retry_after(sender)))
                 return _error(429, RATE_LIMITED, RATE_LIMITED_REPLY, **{"Retry-After": str(retry)})
             collector = CollectingOutputChannel()
-            message = UserMessage(text, collector, sender, input_channel=CHANNEL)
+            message = UserMessage(clean_text(text), collector, sender, input_channel=CHANNEL)
             try:
                 # Rasa silent (action server down) or failing (Redis, PostgreSQL): the replies
                 # are bot.channels.trouble's polite one.

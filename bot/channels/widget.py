@@ -46,7 +46,7 @@ from bot.assistant import replies
 from bot.channels.limits import RATE_LIMITED, RATE_LIMITED_REPLY, rate_limiter
 from bot.channels.tokens import Tokens
 from bot.channels.trouble import handle_or_apologise
-from bot.contract import message_id
+from bot.contract import clean_text, message_id
 from bot.settings import load_settings, stored_secret
 
 logger = logging.getLogger(__name__)
@@ -258,6 +258,7 @@ class WidgetInput(InputChannel):
             if conversation is None:
                 return {"ok": False, "error": "session"}
             text = data.get("message") if isinstance(data, dict) else None
+            text = clean_text(text) if isinstance(text, str) else None
             if not isinstance(text, str) or not text.strip():
                 return {"ok": False, "error": "empty"}
             if len(text) > MAX_MESSAGE_CHARS:
@@ -266,7 +267,8 @@ class WidgetInput(InputChannel):
                 return {"ok": False, "error": RATE_LIMITED, "message": RATE_LIMITED_REPLY}
             metadata: dict[str, str] = {}
             display = data.get("display")
-            if isinstance(display, str) and display.strip():
+            display = clean_text(display) if isinstance(display, str) else None
+            if display and display.strip():
                 metadata["display"] = display.strip()[:MAX_DISPLAY_CHARS]
             client_id = data.get("client_id")
             if isinstance(client_id, str) and _CLIENT_ID.match(client_id):

@@ -26,8 +26,7 @@ from bot.adviser.console.app import ConsoleSettings, create_app
 from bot.adviser.console.erasure import Eraser, tracker_events
 from bot.cases.db import events_table
 from bot.cases.store import CaseStore
-from bot.channels.widget import message_id
-from bot.contract import Case, Priority, Reason
+from bot.contract import Case, Priority, Reason, message_id
 from tests.helpers.serving import FakeRasa, serving
 
 PASSWORDS = {"ana": "correct horse battery", "sam": "staple gun lighthouse"}
@@ -494,6 +493,41 @@ def test_content_gaps_and_analytics_pages_show_the_figures(adviser: Browser) -> 
     analytics = adviser.get("/analytics").text
     assert analytics.count("<svg") == 4 and 'role="img"' in analytics
     assert "<td>answer</td><td>2</td>" in analytics.replace("\n", "")
+
+
+def test_any_stored_text_leaves_every_page_and_export_working(settings, adviser) -> None:
+    """One anonymous message must not break the console for every adviser: an unpaired surrogate
+    in the widget's display field, a NUL and other control characters in the text."""
+    events = turn_events(
+        "does the school\x00 have to\x1b[31m tell me", "nlu_fallback", 0.2, "clarify", None,
+        "I'm not sure I've understood.", NOW - 1600, display="broken \ud800 display",
+    )  # fmt: skip
+    engine = sa.create_engine(settings.events_db_url, future=True)
+    with engine.begin() as db:
+        for event in events:
+            db.execute(events_table.insert().values(sender_id="conv-bad", data=json.dumps(event)))
+    engine.dispose()
+    engine = sa.create_engine(settings.tracker_db_url, future=True)
+    with engine.begin() as db:
+        for event in events:
+            db.execute(
+                tracker_events.insert().values(sender_id="conv-bad", timestamp=event["timestamp"])
+            )
+    engine.dispose()
+    for path in (
+        "/gaps",
+        "/analytics",
+        "/conversations",
+        "/conversations/conv-bad",
+        "/conversations/conv-bad/export.txt",
+        "/conversations/conv-bad/export.json",
+        "/conversations.csv",
+    ):
+        reply = adviser.get(path)
+        assert reply.status_code == 200, path
+        assert "\x00" not in reply.text and "\x1b" not in reply.text, path
+        assert "\ud800" not in reply.text, path
+    assert "broken \ufffd display" in adviser.get("/conversations/conv-bad/export.txt").text
 
 
 # --- commands ---------------------------------------------------------------------------------

@@ -32,3 +32,17 @@ def test_a_message_id_is_stable_short_and_depends_on_time_and_text():
 
 def test_the_routes_are_the_five_the_route_slot_takes():
     assert ROUTES == ("answer", "clarify", "escalate", "safeguarding", "smalltalk")
+
+
+def test_text_is_cleaned_of_what_no_page_or_file_can_hold():
+    from bot.contract import clean_text
+
+    assert clean_text("broken \ud800 display") == "broken \ufffd display"
+    assert clean_text("does the school\x00 have to\x1b[31m tell me") == (
+        "does the school have to[31m tell me"
+    )
+    assert clean_text("line one\r\nline two\rthree\tfour") == "line one\nline two\nthree\tfour"
+    assert clean_text("caf\u0065\u0301") == "caf\u00e9", "NFC"
+    assert (
+        clean_text("ordinary words, emoji 😊 and Ünïcödé") == "ordinary words, emoji 😊 and Ünïcödé"
+    )

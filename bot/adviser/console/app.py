@@ -48,6 +48,7 @@ from bot.contract import (
     ROUTES,
     SAFEGUARDING_INTENT,
     Status,
+    clean_text,
     intent_for_article,
 )
 from bot.settings import jwt_secret, load_settings
@@ -523,7 +524,9 @@ async def export_range(request: Request) -> HTTPResponse:
 
 
 def _csv_safe(text: str) -> str:
-    # A cell starting with = + - @ would run as a formula in a spreadsheet.
+    # Control characters (a NUL breaks the whole file) go; a cell starting with = + - @ would
+    # run as a formula in a spreadsheet.
+    text = clean_text(text)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
