@@ -13,6 +13,15 @@ from bot.assistant import knowledge
 from bot.assistant.responder import Reply, Responder, Turn
 from bot.assistant.retrieval import KnowledgeRetriever
 from bot.cases.store import CaseStore
+from bot.contract import (
+    PARTS_KEY,
+    SLOT_CHILD_STAGE,
+    SLOT_ESCALATED_TOPICS,
+    SLOT_KB_ARTICLE,
+    SLOT_KB_ARTICLES,
+    SLOT_OFFERED,
+    SLOT_ROUTE,
+)
 from bot.settings import load_settings
 
 
@@ -43,7 +52,15 @@ def turn_from_tracker(tracker: Tracker) -> Turn:
         channel=tracker.get_latest_input_channel() or "unknown",
         misses=int(misses or 0),
         recent=[e.get("text") or "" for e in tracker.events if e.get("event") == "user"][-5:],
+        parts=[p for p in message.get(PARTS_KEY) or [] if isinstance(p, dict)],
+        last_articles=_strings(tracker.get_slot(SLOT_KB_ARTICLES)),
+        offered=_strings(tracker.get_slot(SLOT_OFFERED)),
+        stage=tracker.get_slot(SLOT_CHILD_STAGE) or None,
     )
+
+
+def _strings(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 def deliver(reply: Reply, dispatcher: CollectingDispatcher) -> list[dict[str, Any]]:
@@ -54,8 +71,12 @@ def deliver(reply: Reply, dispatcher: CollectingDispatcher) -> list[dict[str, An
         marks = {"article": reply.article} if reply.route == "answer" and reply.article else {}
         dispatcher.utter_message(text=message.text, buttons=message.buttons or None, **marks)
     events = [
-        SlotSet("route", reply.route),
-        SlotSet("kb_article", reply.article),
+        SlotSet(SLOT_ROUTE, reply.route),
+        SlotSet(SLOT_KB_ARTICLE, reply.article),
+        SlotSet(SLOT_KB_ARTICLES, list(reply.articles)),
+        SlotSet(SLOT_ESCALATED_TOPICS, list(reply.escalated)),
+        SlotSet(SLOT_OFFERED, list(reply.offered)),
+        SlotSet(SLOT_CHILD_STAGE, reply.stage),
         SlotSet("misses", float(reply.misses)),
     ]
     return events + [ConversationPaused()] if reply.pause else events

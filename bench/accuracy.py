@@ -34,6 +34,7 @@ from typing import Any
 
 import yaml
 
+from bench import real_questions as real
 from bench.baseline import Bm25Baseline, Passage, answers_from
 from bot.assistant import knowledge
 from bot.assistant.responder import BEYOND_GUIDANCE_TOPICS, INTRODUCTION
@@ -60,6 +61,8 @@ SAFEGUARDING = "safeguarding"
 NOT_SAFEGUARDING = "not-safeguarding"
 BAD_INPUT = "bad input"
 
+# What a run can measure (--only).
+SECTIONS = ("heldout", "safeguarding", "bad-input", "concurrency", "real", "multi", "followups")
 REQUEST_TIMEOUT = 30.0  # seconds, for every HTTP request
 TRAINING_TIMEOUT = 1800.0
 CONCURRENT_CONVERSATIONS = 8
@@ -82,6 +85,12 @@ TARGETS = {
     "safeguarding_recall": "100%",
     "latency_one_conversation": "p95 <= 150 ms",
     "training": "<= 180 s",
+    "real_answered": ">= 90%",
+    "real_beyond": ">= 90%",
+    "real_in_escalated": "<= 5%",
+    "followups": ">= 85%",
+    "multi": ">= 80%",
+    "latency_ratio": "p95 <= 1.6x the bare bot's",
 }
 
 PARENT_SENTENCES = (
@@ -594,32 +603,199 @@ def given_secret(args: argparse.Namespace) -> str:
     )
 
 
-def measure(client: Client, questions: dict[str, list[Question]]) -> dict[str, Any]:
+def measure(
+    client: Client,
+    questions: dict[str, list[Question]],
+    sections: Sequence[str] = SECTIONS,
+    split: str = "test",
+) -> dict[str, Any]:
     warm_up(client)
-    sequential = ask_all(client, questions[IN_GUIDANCE], IN_GUIDANCE)
-    sequential += ask_all(client, questions[BEYOND], BEYOND)
+    report: dict[str, Any] = {}
+    if "real" in sections:
+        report["real"] = measure_real(client, split)
+    if "multi" in sections:
+        report["multi"] = measure_multi(client, split)
+    if "followups" in sections:
+        report["followups"] = measure_followups(client, split)
+    sequential: list[Result] = []
+    if "heldout" in sections:
+        sequential = ask_all(client, questions[IN_GUIDANCE], IN_GUIDANCE)
+        sequential += ask_all(client, questions[BEYOND], BEYOND)
     others: list[Result] = []
-    for kind in (SAFEGUARDING, NOT_SAFEGUARDING, BAD_INPUT):
-        others += ask_all(client, questions[kind], kind)
-    texts = [q.text for q in questions[IN_GUIDANCE]]
-    start = time.perf_counter()
-    concurrent = run_concurrently(client, texts, CONCURRENT_CONVERSATIONS)
-    wall = time.perf_counter() - start
+    kinds = {"safeguarding": (SAFEGUARDING, NOT_SAFEGUARDING), "bad-input": (BAD_INPUT,)}
+    for section, section_kinds in kinds.items():
+        if section in sections:
+            for kind in section_kinds:
+                others += ask_all(client, questions[kind], kind)
     results = sequential + others
-    return {
+    report |= {
         "assistant": assistant_metrics(results),
-        "latency": {
-            "one_conversation": latency([o.seconds for _, o in sequential]),
-            "concurrent": {
-                **latency([o.seconds for o in concurrent]),
-                "conversations": CONCURRENT_CONVERSATIONS,
-                "errors": sum(1 for o in concurrent if not replied(o)),
-                "messages_per_second": round(len(concurrent) / wall, 1) if wall else None,
-            },
-        },
+        "latency": {"one_conversation": latency([o.seconds for _, o in sequential])},
         "failures": failures(results),
         "bad_input": bad_input_details(results),
     }
+    if "concurrency" in sections:
+        texts = [q.text for q in questions[IN_GUIDANCE]]
+        start = time.perf_counter()
+        concurrent = run_concurrently(client, texts, CONCURRENT_CONVERSATIONS)
+        wall = time.perf_counter() - start
+        report["latency"]["concurrent"] = {
+            **latency([o.seconds for o in concurrent]),
+            "conversations": CONCURRENT_CONVERSATIONS,
+            "errors": sum(1 for o in concurrent if not replied(o)),
+            "messages_per_second": round(len(concurrent) / wall, 1) if wall else None,
+        }
+    return report
+
+
+def conversation(client: Client, texts: Sequence[str]) -> list[tuple[Outcome, dict[str, Any]]]:
+    """The texts as one conversation, with the slots after each turn."""
+    try:
+        sender = client.new_conversation()
+    except (OSError, ValueError, KeyError) as error:
+        failed = Outcome(0, 0.0, error=f"starting a conversation: {error}")
+        return [(failed, {}) for _ in texts]
+    turns = []
+    for text in texts:
+        outcome = client.send(sender, text)
+        slots: dict[str, Any] = {}
+        if outcome.status == 200:
+            try:
+                slots = client.slots(sender)
+                outcome.route, outcome.article = slots.get("route"), slots.get("kb_article")
+            except (OSError, ValueError) as error:
+                outcome.error = f"reading the tracker: {type(error).__name__}: {error}"
+        turns.append((outcome, slots))
+    return turns
+
+
+def what_happened(slots: dict[str, Any]) -> str:
+    route = slots.get("route") or "no route"
+    articles = slots.get("kb_articles") or (
+        [slots["kb_article"]] if slots.get("kb_article") else []
+    )
+    escalated = slots.get("escalated_topics") or []
+    return " ".join(
+        [route, *(f"[{', '.join(articles)}]" for _ in [0] if articles)]
+        + [f"escalated {', '.join(escalated)}" for _ in [0] if escalated]
+    )
+
+
+def measure_real(client: Client, split: str) -> dict[str, Any]:
+    """Real parents' questions of one split, each the first message of a new conversation."""
+    questions = real.split_of(real.load_questions(), split)
+    rows = []
+    for done, question in enumerate(questions, 1):
+        rows.append((question, *conversation(client, [question.text])[0]))
+        progress(f"real questions ({split})", done, len(questions))
+    inside = [(q, o, s) for q, o, s in rows if not q.beyond]
+    beyond = [(q, o, s) for q, o, s in rows if q.beyond]
+    return {
+        "split": split,
+        "answered_from_acceptable": fraction(
+            sum(real.real_passed(q, s) for q, _, s in inside), len(inside)
+        ),
+        "top_or_also_answered": fraction(
+            sum(bool(set(s.get("kb_articles") or []) & set(q.acceptable)) for q, _, s in inside),
+            len(inside),
+        ),
+        "beyond_escalated": fraction(
+            sum(real.real_passed(q, s) for q, _, s in beyond), len(beyond)
+        ),
+        "in_guidance_escalated": fraction(
+            sum(s.get("route") == "escalate" for _, _, s in inside), len(inside)
+        ),
+        "beyond_answered_instead": fraction(
+            sum(s.get("route") == "answer" and not s.get("escalated_topics") for _, _, s in beyond),
+            len(beyond),
+        ),
+        "latency": latency([o.seconds for _, o, _ in rows if o.status == 200]),
+        "texts": [q.text for q, _, _ in rows],
+        "failures": [
+            {
+                "text": shown(q.text),
+                "expected": f"beyond:{q.beyond}" if q.beyond else " ".join(q.acceptable),
+                "got": o.error or what_happened(s),
+                "source": q.source,
+            }
+            for q, o, s in rows
+            if not real.real_passed(q, s)
+        ],
+    }
+
+
+def measure_multi(client: Client, split: str) -> dict[str, Any]:
+    """Messages asking several things: is every part answered or handed to an adviser?"""
+    messages = real.load_multi(split)
+    every, parts, total_parts, misses = 0, 0, 0, []
+    for done, message in enumerate(messages, 1):
+        _, slots = conversation(client, [message.text])[0]
+        addressed = [real.part_addressed(part, slots) for part in message.parts]
+        every += all(addressed)
+        parts += sum(addressed)
+        total_parts += len(addressed)
+        if not all(addressed):
+            misses.append(
+                {
+                    "text": shown(message.text),
+                    "parts": [" ".join(p) for p in message.parts],
+                    "addressed": addressed,
+                    "got": what_happened(slots),
+                }
+            )
+        progress(f"multi-question ({split})", done, len(messages))
+    return {
+        "split": split,
+        "every_part_addressed": fraction(every, len(messages)),
+        "parts_addressed": fraction(parts, total_parts),
+        "failures": misses,
+    }
+
+
+def measure_followups(client: Client, split: str) -> dict[str, Any]:
+    """Conversations whose later turns need what came before, scored turn by turn."""
+    conversations = real.load_conversations(split)
+    first, later, by_kind, misses = [], [], {}, []
+    for done, talk in enumerate(conversations, 1):
+        turns = conversation(client, [t.text for t in talk.turns])
+        for index, (turn, (outcome, slots)) in enumerate(zip(talk.turns, turns, strict=True)):
+            right = real.outcome_matches(turn.expect, slots) and (
+                turn.stage is None or slots.get("child_stage") == turn.stage
+            )
+            (first if index == 0 else later).append(right)
+            if index:
+                by_kind.setdefault(talk.kind, []).append(right)
+            if not right:
+                misses.append(
+                    {
+                        "conversation": talk.name,
+                        "turn": index + 1,
+                        "text": shown(turn.text),
+                        "expected": " ".join(turn.expect)
+                        + (f" (stage {turn.stage})" if turn.stage else ""),
+                        "got": outcome.error
+                        or what_happened(slots) + f" (stage {slots.get('child_stage')})",
+                    }
+                )
+        progress(f"follow-up conversations ({split})", done, len(conversations))
+    return {
+        "split": split,
+        "later_turns_right": fraction(sum(later), len(later)),
+        "first_turns_right": fraction(sum(first), len(first)),
+        "by_kind": {kind: fraction(sum(v), len(v)) for kind, v in sorted(by_kind.items())},
+        "failures": misses,
+    }
+
+
+def measure_reference(texts: Sequence[str]) -> dict[str, Any]:
+    """A bare `rasa init` bot on the same machine, timed on the same texts (bench/reference.py)."""
+    from bench.reference import ReferenceBotError
+    from bench.reference import measure_reference as bare
+
+    try:
+        return bare(list(texts))
+    except (ReferenceBotError, RuntimeError, OSError) as error:
+        return {"error": str(error), "p50_ms": None, "p95_ms": None, "max_ms": None}
 
 
 def load_questions() -> dict[str, list[Question]]:
@@ -662,46 +838,158 @@ def milliseconds(figures: dict[str, Any]) -> str:
     )
 
 
+def ratio(report: dict[str, Any]) -> float | None:
+    """Our p95 on real questions over the bare Rasa bot's p95 on the same texts."""
+    ours = report.get("real", {}).get("latency", {}).get("p95_ms")
+    bare = report.get("reference", {}).get("p95_ms")
+    return round(ours / bare, 2) if ours and bare else None
+
+
 def table_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     mine, bm25, lat = report["assistant"], report["baseline"], report["latency"]
     training = report["training_seconds"]
-    rows = [
-        (label, percent(mine[key]), percent(bm25[key]), TARGETS.get(key, "-"))
-        for key, label in (
-            ("answered_from_acceptable", "In-guidance answered from the acceptable article"),
-            ("answered_from_any", "In-guidance answered from any article"),
-            ("beyond_escalated", "Beyond-guidance escalated"),
-            ("in_guidance_escalated", "In-guidance wrongly escalated"),
-            ("safeguarding_recall", "Safeguarding recall, all sets"),
-            ("safeguarding_recall_unseen", "Safeguarding recall, unseen set (honest figure)"),
-            ("safeguarding_recall_dev", "Safeguarding recall, dev set (used to tune)"),
-            ("safeguarding_recall_dev2", "Safeguarding recall, dev2 set (used to tune)"),
-            ("safeguarding_recall_first", "Safeguarding recall, first set (used to tune)"),
-            ("safeguarding_false_alarms", "Safeguarding false alarms (not_safeguarding)"),
-        )
-    ]
+    rows: list[tuple[str, str, str, str]] = []
+    if "real" in report:
+        real_figures, split = report["real"], report["real"]["split"]
+        rows += [
+            (
+                f"Real questions ({split}): {label}",
+                percent(real_figures[key]),
+                "-",
+                TARGETS.get(target, "-"),
+            )
+            for key, label, target in (
+                (
+                    "answered_from_acceptable",
+                    "in-guidance answered from an acceptable article",
+                    "real_answered",
+                ),
+                ("beyond_escalated", "beyond-guidance escalated", "real_beyond"),
+                ("in_guidance_escalated", "in-guidance wrongly escalated", "real_in_escalated"),
+                (
+                    "beyond_answered_instead",
+                    "beyond-guidance answered with an article instead",
+                    "-",
+                ),
+            )
+        ]
+    if "followups" in report:
+        f = report["followups"]
+        rows += [
+            (
+                f"Follow-up turns right in context ({f['split']})",
+                percent(f["later_turns_right"]),
+                "-",
+                TARGETS["followups"],
+            ),
+            (
+                f"First turns of those conversations ({f['split']})",
+                percent(f["first_turns_right"]),
+                "-",
+                "-",
+            ),
+        ]
+    if "multi" in report:
+        m = report["multi"]
+        rows += [
+            (
+                f"Multi-question messages, every part addressed ({m['split']})",
+                percent(m["every_part_addressed"]),
+                "-",
+                TARGETS["multi"],
+            ),
+            (
+                f"Multi-question: parts addressed ({m['split']})",
+                percent(m["parts_addressed"]),
+                "-",
+                "-",
+            ),
+        ]
+    if mine["answered_from_acceptable"]["total"]:
+        rows += [
+            (
+                f"Held-out set: {label}",
+                percent(mine[key]),
+                percent(bm25[key]),
+                TARGETS.get(key, "-"),
+            )
+            for key, label in (
+                ("answered_from_acceptable", "in-guidance answered from the acceptable article"),
+                ("answered_from_any", "in-guidance answered from any article"),
+                ("beyond_escalated", "beyond-guidance escalated"),
+                ("in_guidance_escalated", "in-guidance wrongly escalated"),
+            )
+        ]
+    if mine["safeguarding_recall"]["total"]:
+        rows += [
+            (label, percent(mine[key]), percent(bm25[key]), TARGETS.get(key, "-"))
+            for key, label in (
+                ("safeguarding_recall", "Safeguarding recall, all sets"),
+                ("safeguarding_recall_unseen", "Safeguarding recall, unseen set (honest figure)"),
+                ("safeguarding_recall_dev", "Safeguarding recall, dev set (used to tune)"),
+                ("safeguarding_recall_dev2", "Safeguarding recall, dev2 set (used to tune)"),
+                ("safeguarding_recall_first", "Safeguarding recall, first set (used to tune)"),
+                ("safeguarding_false_alarms", "Safeguarding false alarms (not_safeguarding)"),
+            )
+        ]
     bad = mine["bad_input_passed"]
-    return rows + [
-        ("Bad input handled", f"{bad['count']}/{bad['total']}", "n/a", "-"),
-        (
-            "Latency p50 / p95 / max, 1 conversation",
-            milliseconds(lat["one_conversation"]),
-            "n/a",
-            TARGETS["latency_one_conversation"],
-        ),
-        (
-            f"Latency p50 / p95 / max, {CONCURRENT_CONVERSATIONS} conversations",
-            milliseconds(lat["concurrent"]),
-            "n/a",
-            "-",
-        ),
+    if bad["total"]:
+        rows.append(("Bad input handled", f"{bad['count']}/{bad['total']}", "n/a", "-"))
+    if lat["one_conversation"]["messages"]:
+        rows.append(
+            (
+                "Latency p50 / p95 / max, held-out set, 1 conversation",
+                milliseconds(lat["one_conversation"]),
+                "n/a",
+                TARGETS["latency_one_conversation"],
+            )
+        )
+    if "real" in report:
+        rows.append(
+            (
+                "Latency p50 / p95 / max, real questions",
+                milliseconds(report["real"]["latency"]),
+                "n/a",
+                "-",
+            )
+        )
+    if "reference" in report:
+        reference = report["reference"]
+        rows.append(
+            (
+                "Bare `rasa init` bot, same texts, same machine",
+                reference.get("error") or milliseconds(reference),
+                "n/a",
+                "-",
+            )
+        )
+        found = ratio(report)
+        rows.append(
+            (
+                "p95 ratio: this assistant / bare bot (real questions)",
+                "n/a" if found is None else f"{found:.2f}x",
+                "n/a",
+                TARGETS["latency_ratio"],
+            )
+        )
+    if "concurrent" in lat:
+        rows.append(
+            (
+                f"Latency p50 / p95 / max, {CONCURRENT_CONVERSATIONS} conversations",
+                milliseconds(lat["concurrent"]),
+                "n/a",
+                "-",
+            )
+        )
+    rows.append(
         (
             "Training time",
             "not measured (--skip-training)" if training is None else f"{training:.0f} s",
             f"{bm25['index_seconds']:.2f} s (index)",
             TARGETS["training"],
-        ),
-    ]
+        )
+    )
+    return rows
 
 
 def markdown_table(report: dict[str, Any]) -> str:
@@ -712,14 +1000,35 @@ def markdown_table(report: dict[str, Any]) -> str:
 
 def targets_missed(report: dict[str, Any]) -> list[str]:
     mine, lat = report["assistant"], report["latency"]["one_conversation"]
-    checks = {
-        "answered_from_acceptable": (mine["answered_from_acceptable"]["share"] or 0) >= 0.9,
-        "beyond_escalated": (mine["beyond_escalated"]["share"] or 0) >= 0.9,
-        "in_guidance_escalated": (mine["in_guidance_escalated"]["share"] or 0) <= 0.05,
-        "safeguarding_recall": mine["safeguarding_recall"]["share"] == 1.0,
-        "latency_one_conversation": lat["p95_ms"] is not None and lat["p95_ms"] <= 150,
+
+    def share(figure: dict[str, Any]) -> float:
+        return figure["share"] or 0.0
+
+    checks: dict[str, bool] = {
         "training": report["training_seconds"] is None or report["training_seconds"] <= 180,
     }
+    if mine["answered_from_acceptable"]["total"]:
+        checks |= {
+            "answered_from_acceptable": share(mine["answered_from_acceptable"]) >= 0.9,
+            "beyond_escalated": share(mine["beyond_escalated"]) >= 0.9,
+            "in_guidance_escalated": share(mine["in_guidance_escalated"]) <= 0.05,
+            "latency_one_conversation": lat["p95_ms"] is not None and lat["p95_ms"] <= 150,
+        }
+    if mine["safeguarding_recall"]["total"]:
+        checks["safeguarding_recall"] = mine["safeguarding_recall"]["share"] == 1.0
+    if "real" in report:
+        checks |= {
+            "real_answered": share(report["real"]["answered_from_acceptable"]) >= 0.9,
+            "real_beyond": share(report["real"]["beyond_escalated"]) >= 0.9,
+            "real_in_escalated": share(report["real"]["in_guidance_escalated"]) <= 0.05,
+        }
+    if "followups" in report:
+        checks["followups"] = share(report["followups"]["later_turns_right"]) >= 0.85
+    if "multi" in report:
+        checks["multi"] = share(report["multi"]["every_part_addressed"]) >= 0.8
+    if "reference" in report:
+        found = ratio(report)
+        checks["latency_ratio"] = found is not None and found <= 1.6
     return [f"{key} (target {TARGETS[key]})" for key, met in checks.items() if not met]
 
 
@@ -742,6 +1051,16 @@ def markdown_report(report: dict[str, Any]) -> str:
         f'- [{f["kind"]}] "{f["text"]}": expected {f["expected"]}, got {f["got"]}'
         for f in report["failures"]
     ]
+    for key, title in (
+        ("real", "Real questions"),
+        ("multi", "Multi-question"),
+        ("followups", "Follow-ups"),
+    ):
+        if key not in report:
+            continue
+        misses = report[key]["failures"]
+        lines += ["", f"## {title}, {report[key]['split']} split: failures ({len(misses)})", ""]
+        lines += [f"- {json.dumps(m, ensure_ascii=False)}" for m in misses]
     return "\n".join(lines) + "\n"
 
 
@@ -769,6 +1088,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--rasa-port", type=int, default=15005)
     parser.add_argument("--actions-port", type=int, default=15055)
+    parser.add_argument(
+        "--split",
+        choices=("dev", "test"),
+        default="test",
+        help="which split of the real questions and conversation sets to score (default: test; "
+        "tune on dev only)",
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(SECTIONS + ("reference",)),
+        help="comma-separated sections to run (default: all): "
+        + ", ".join(SECTIONS + ("reference",)),
+    )
     parser.add_argument(
         "--skip-training",
         action="store_true",
@@ -800,9 +1132,17 @@ def measure_own_servers(
 ) -> dict[str, Any]:
     servers = start_servers(model, args, directory)
     try:
-        return measure(Client(servers.url, servers.jwt_secret), questions)
+        return measure(Client(servers.url, servers.jwt_secret), questions, *sections(args))
     finally:
         servers.stop()
+
+
+def sections(args: argparse.Namespace) -> tuple[list[str], str]:
+    chosen = [s.strip() for s in str(args.only).split(",") if s.strip()]
+    unknown = set(chosen) - set(SECTIONS) - {"reference"}
+    if unknown:
+        raise BenchError(f"--only: unknown sections {', '.join(sorted(unknown))}")
+    return chosen, args.split
 
 
 def model_description(model: Path, args: argparse.Namespace) -> str:
@@ -823,9 +1163,13 @@ def benchmark(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
         "questions": {kind: len(qs) for kind, qs in questions.items()},
     }
     if client:
-        report |= measure(client, questions)
+        report |= measure(client, questions, *sections(args))
     else:
         report |= measure_own_servers(model, args, directory, questions)
+    if "reference" in sections(args)[0]:
+        # After our servers have stopped, so the two never compete for the CPU.
+        texts = report.get("real", {}).get("texts") or [q.text for q in questions[IN_GUIDANCE]]
+        report["reference"] = measure_reference(texts)
     report["baseline"] = baseline_metrics(kb, questions)
     report["targets"] = TARGETS
     report["targets_missed"] = targets_missed(report)

@@ -31,6 +31,19 @@ REQUEST_HUMAN_INTENT = "request_human"
 
 ARTICLE_INTENT_PREFIX = "kb_"
 
+# Slots the actions set after every bot turn (the contract: docs/architecture.md).
+SLOT_ROUTE = "route"
+SLOT_KB_ARTICLE = "kb_article"
+SLOT_KB_ARTICLES = "kb_articles"
+SLOT_ESCALATED_TOPICS = "escalated_topics"
+SLOT_SAFETY_NOTE = "safety_note"
+# Context the responder keeps between turns (not part of the outside contract).
+SLOT_OFFERED = "offered_topics"  # the articles a clarify offered, for a short answer to pick from
+SLOT_CHILD_STAGE = "child_stage"  # early-years, school or post-16, when the parent has said
+
+# The parse-data key where the NLU puts each asking part of a longer message with its ranking.
+PARTS_KEY = "parts"
+
 
 def intent_for_article(article_id: str) -> str:
     """The intent of an article: ``speech-language-therapist`` ->

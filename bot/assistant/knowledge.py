@@ -28,8 +28,22 @@ PLACEHOLDER_PATTERNS = [
     re.compile(r"^\s*\?{2,}\s*$", re.M),
 ]
 
-ARTICLE_FIELDS = ("id", "title", "guidance", "section", "answer", "quote", "related", "questions")
+ARTICLE_FIELDS = (
+    "id",
+    "title",
+    "guidance",
+    "section",
+    "answer",
+    "summary",
+    "quote",
+    "related",
+    "questions",
+)
 MAX_ANSWER_WORDS = 120
+MAX_SUMMARY_WORDS = 40
+FOLLOW_UP_KEYS = ("how", "refused", "who", "next")
+STAGE_KEYS = ("early-years", "school", "post-16")
+BEYOND_PREFIX = "beyond:"
 
 
 def contains_placeholder(text: str) -> bool:
@@ -101,6 +115,9 @@ class Article:
     related: list[str]
     questions: list[str]
     detail: str = ""
+    summary: str = ""  # one or two sentences, for a message that asks several things
+    follow_ups: dict[str, str] = field(default_factory=dict)  # kind -> article id or beyond:topic
+    stage_notes: dict[str, str] = field(default_factory=dict)  # stage -> a line for that stage
     path: Path | None = None
 
     @property
@@ -191,9 +208,14 @@ def _check_article(path: Path, data: dict, guidance: dict[str, GuidanceDocument]
         return problems
     if data["id"] != path.stem:
         problems.append(f"{path}: id: '{data['id']}' differs from the file name '{path.stem}'")
-    for name in ("title", "answer", "detail", "section"):
+    for name in ("title", "answer", "summary", "detail", "section"):
         if contains_placeholder(str(data.get(name) or "")):
             problems.append(f"{path}: {name}: contains placeholder text")
+    summary_words = len(str(data["summary"]).split())
+    if summary_words > MAX_SUMMARY_WORDS:
+        problems.append(f"{path}: summary: {summary_words} words; keep it to {MAX_SUMMARY_WORDS}")
+    problems += _check_follow_ups(path, data.get("follow_ups"))
+    problems += _check_stage_notes(path, data, guidance.get(data["guidance"]))
     words = len(str(data["answer"]).split())
     if words > MAX_ANSWER_WORDS:
         problems.append(
@@ -221,6 +243,41 @@ def _check_article(path: Path, data: dict, guidance: dict[str, GuidanceDocument]
         problems.append(f"{path}: related: must be a list of article ids")
     if not isinstance(data["questions"], list):
         problems.append(f"{path}: questions: must be a list of questions")
+    return problems
+
+
+def _check_follow_ups(path: Path, follow_ups: object) -> list[str]:
+    """Shape only here; the targets are checked once every article is loaded."""
+    if follow_ups is None:
+        return []
+    if not isinstance(follow_ups, dict):
+        return [f"{path}: follow_ups: must map {', '.join(FOLLOW_UP_KEYS)} to an article id"]
+    return [
+        f"{path}: follow_ups: unknown kind '{kind}' (known: {', '.join(FOLLOW_UP_KEYS)})"
+        for kind in follow_ups
+        if kind not in FOLLOW_UP_KEYS
+    ]
+
+
+def _check_stage_notes(path: Path, data: dict, doc: GuidanceDocument | None) -> list[str]:
+    """A stage note says what the guidance says for that stage: each rests on a verbatim quote."""
+    notes = data.get("stage_notes") or {}
+    quotes = data.get("stage_quotes") or {}
+    if not isinstance(notes, dict) or not isinstance(quotes, dict):
+        return [f"{path}: stage_notes, stage_quotes: must map a stage to text"]
+    problems = []
+    for stage, note in notes.items():
+        if stage not in STAGE_KEYS:
+            problems.append(
+                f"{path}: stage_notes: unknown stage '{stage}' ({', '.join(STAGE_KEYS)})"
+            )
+        if contains_placeholder(str(note)):
+            problems.append(f"{path}: stage_notes: {stage}: contains placeholder text")
+        quote = quotes.get(stage)
+        if not quote:
+            problems.append(f"{path}: stage_quotes: {stage}: missing (the guidance it rests on)")
+        elif doc is not None and not doc.supports(str(quote)):
+            problems.append(f"{path}: stage_quotes: {stage}: not found verbatim in '{doc.id}'")
     return problems
 
 
@@ -264,6 +321,11 @@ def load(directory: Path = KNOWLEDGE_DIR) -> KnowledgeBase:
             if isinstance(data["questions"], list)
             else [],
             detail=str(data.get("detail") or "").strip(),
+            summary=" ".join(str(data["summary"]).split()),
+            follow_ups={str(k): str(v) for k, v in (data.get("follow_ups") or {}).items()},
+            stage_notes={
+                str(k): " ".join(str(v).split()) for k, v in (data.get("stage_notes") or {}).items()
+            },
             path=path,
         )
     for article in kb.articles.values():
@@ -272,6 +334,17 @@ def load(directory: Path = KNOWLEDGE_DIR) -> KnowledgeBase:
                 problems.append(f"{article.path}: related: '{related}' is not an article id")
             elif related == article.id:
                 problems.append(f"{article.path}: related: an article cannot relate to itself")
+        for kind, target in article.follow_ups.items():
+            if target.startswith(BEYOND_PREFIX):
+                if target[len(BEYOND_PREFIX) :] not in replies.topics():
+                    problems.append(
+                        f"{article.path}: follow_ups: {kind}: '{target}' is not a topic in "
+                        "knowledge/replies.yml (escalate.topics)"
+                    )
+            elif target not in kb.articles:
+                problems.append(
+                    f"{article.path}: follow_ups: {kind}: '{target}' is not an article id"
+                )
     expected = expected_article_ids(directory)
     if expected is not None:
         for article_id in sorted(set(kb.articles) - expected):

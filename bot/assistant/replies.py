@@ -29,6 +29,10 @@ EXPECTED: dict[str, frozenset[str]] = {
     for key, fields in {
         "introduction.welcome": (),
         "answer.source": ("title", "section"),
+        "answer.several": (),
+        "answer.part": ("title", "summary", "source"),
+        "answer.part_beyond": ("topic",),
+        "answer.no_more": ("title",),
         "smalltalk.greet": (),
         "smalltalk.goodbye": (),
         "smalltalk.thanks": (),
@@ -44,6 +48,7 @@ EXPECTED: dict[str, frozenset[str]] = {
         "clarify.after_misses": ("lead",),
         "escalate.parent_asked": (),
         "escalate.beyond_guidance": ("topic",),
+        "escalate.and": ("first", "last"),
         "escalate.on_duty": ("why", "reference", "queue"),
         "escalate.queue_next": (),
         "escalate.queue_one": (),
@@ -120,6 +125,11 @@ BEYOND_GUIDANCE_INTENTS: tuple[str, ...] = (
     "out_diagnosis_medical",
     "out_other_nations",
     "out_la_complaint",
+    "out_support_cut",
+    "out_trips_activities",
+    "out_benefits",
+    "out_school_complaint",
+    "out_discrimination",
 )
 
 # Numbers the safeguarding reply must give (what the number is, the number as written).

@@ -17,8 +17,15 @@ from bot.assistant import replies
 from bot.assistant.knowledge import Article, KnowledgeBase
 from bot.assistant.retrieval import KnowledgeRetriever
 from bot.assistant.safeguarding import SAFEGUARDING_REPLY, is_at_risk
+from bot.assistant.understanding import (
+    MAX_PARTS,
+    child_stage,
+    correction,
+    follow_up_kind,
+    leans_on_context,
+)
 from bot.assistant.vocabulary import ENTITY_LABEL, article_for_entity
-from bot.contract import REQUEST_HUMAN_INTENT, Case, Priority, Reason
+from bot.contract import REQUEST_HUMAN_INTENT, Case, Priority, Reason, article_for_intent
 from bot.settings import Settings
 
 ADVISER_BUTTON = replies.button("adviser", f"/{REQUEST_HUMAN_INTENT}")
@@ -28,6 +35,15 @@ NO_THANKS_BUTTON = replies.button("no_thanks", "/deny")
 FALLBACK_INTENT = "nlu_fallback"
 SMALLTALK_INTENTS = {"greet", "goodbye", "thanks", "bot_challenge", "affirm", "deny", "stop"}
 MISSES_BEFORE_ADVISER_FIRST = 2
+BEYOND_PREFIX = "beyond:"
+# A part of a longer message counts as a topic of its own from this confidence (dev split).
+PART_THRESHOLD = 0.35
+# A follow-up the classifier is this sure of is a new question, whatever came before.
+CONTEXT_OVERRIDE = 0.85
+# How sure the classifier must be of a candidate near the last topic to prefer it.
+NEAR_CONTEXT = 0.1
+SHORT_ANSWER_WORDS = 8  # a reply to a clarify up to this long picks among the topics offered
+OFFERED_MATCH = 0.35  # similarity to an offered topic that counts as picking it
 
 # Why each beyond-guidance topic needs a person, in a parent's words (knowledge/replies.yml).
 BEYOND_GUIDANCE_TOPICS: dict[str, str] = replies.topics()
@@ -51,6 +67,14 @@ class Reply:
     misses: int = 0
     case: Case | None = None
     pause: bool = False  # hand the conversation to an adviser: the bot stays silent
+    articles: list[str] = field(default_factory=list)  # every article answered, main first
+    escalated: list[str] = field(default_factory=list)  # beyond-guidance topics handed over
+    offered: list[str] = field(default_factory=list)  # the articles a clarify offered
+    stage: str | None = None  # the child's stage, as far as the parent has said
+
+    def __post_init__(self) -> None:
+        if self.article and not self.articles:
+            self.articles = [self.article]
 
 
 @dataclass
@@ -66,6 +90,10 @@ class Turn:
     channel: str = "unknown"
     misses: int = 0
     recent: list[str] = field(default_factory=list)  # the parent's last few messages
+    parts: list[dict] = field(default_factory=list)  # each question of a longer message
+    last_articles: list[str] = field(default_factory=list)  # answered on the last bot turn
+    offered: list[str] = field(default_factory=list)  # offered by the last clarify
+    stage: str | None = None  # the child's stage from earlier turns
 
 
 def _topic_button(article: Article) -> dict:
@@ -186,15 +214,27 @@ class Responder:
 
     # --- routes -------------------------------------------------------------------------
     def respond(self, turn: Turn) -> Reply:
+        turn.stage = child_stage(turn.text) or turn.stage
+        reply = self._route(turn)
+        reply.stage = turn.stage
+        return reply
+
+    def _route(self, turn: Turn) -> Reply:
         if is_at_risk(turn.text, turn.intent):
             return self.safeguarding(turn)
-        if turn.intent in SMALLTALK_INTENTS:
-            return self.smalltalk(turn)
         if turn.intent == "request_human":
             # After the bot failed twice in a row, the case says so: the adviser should know
             # the parent was not helped, not just that they asked.
             missed = turn.misses >= MISSES_BEFORE_ADVISER_FIRST
             return self.escalate(turn, Reason.REPEATED_MISSES if missed else Reason.PARENT_ASKED)
+        in_context = self.in_context(turn)
+        if in_context is not None:
+            return in_context
+        if turn.intent in SMALLTALK_INTENTS:
+            return self.smalltalk(turn)
+        several = self.several(turn)
+        if several is not None:
+            return several
         if turn.intent in BEYOND_GUIDANCE_TOPICS:
             return self.escalate(turn, Reason.BEYOND_GUIDANCE, topic=turn.intent)
         article = self.kb.article_for_intent(turn.intent)
@@ -202,10 +242,154 @@ class Responder:
             return self.answer(self.refine(article, turn.entities), turn)
         return self.fallback(turn)
 
+    # --- the conversation so far ----------------------------------------------------------
+    def _confident(self, turn: Turn) -> bool:
+        return turn.intent not in (None, FALLBACK_INTENT) and turn.confidence >= CONTEXT_OVERRIDE
+
+    def in_context(self, turn: Turn) -> Reply | None:
+        """A message that only makes sense after the last turn: a short answer to a clarify,
+        "tell me more", "how do I get one?", "what if they say no?", or a correction."""
+        words = turn.text.split()
+        if turn.offered and len(words) <= SHORT_ANSWER_WORDS:
+            picked = self.pick_offered(turn)
+            if picked is not None:
+                return self.answer(picked, turn)
+        last = [self.kb.articles[a] for a in turn.last_articles if a in self.kb.articles]
+        if not last:
+            return None
+        main = last[0]
+        fixed = correction(turn.text)
+        if fixed is not None and child_stage(fixed) and not self._confident(turn):
+            # "sorry, I meant she's 17": the same question, for a different stage.
+            return self.answer(main, turn)
+        if fixed is not None:
+            return None  # the corrected question stands on its own
+        kind = follow_up_kind(turn.text)
+        if kind == "more" and not self._confident(turn):
+            return self.more(main, turn)
+        if kind and kind != "more" and (leans_on_context(turn.text) or not self._confident(turn)):
+            target = main.follow_ups.get(kind)
+            if target and target.startswith(BEYOND_PREFIX):
+                topic = target[len(BEYOND_PREFIX) :]
+                if topic in BEYOND_GUIDANCE_TOPICS:
+                    return self.escalate(turn, Reason.BEYOND_GUIDANCE, topic=topic)
+            elif target in self.kb.articles:
+                return self.answer(self.kb.articles[target], turn)
+        if leans_on_context(turn.text) and not self._confident(turn):
+            near = {*main.related, *(t for t in main.follow_ups.values())}
+            for candidate in turn.ranking[:5]:
+                name = str(candidate.get("name"))
+                if name in BEYOND_GUIDANCE_TOPICS and candidate is turn.ranking[0]:
+                    return None  # moving beyond the guidance: the usual route escalates
+                article_id = article_for_intent(name)
+                if (
+                    article_id in near
+                    and article_id in self.kb.articles
+                    and float(candidate.get("confidence", 0)) >= NEAR_CONTEXT
+                ):
+                    return self.answer(self.kb.articles[article_id], turn)
+        return None
+
+    def pick_offered(self, turn: Turn) -> Article | None:
+        """A short reply to a clarify ("the senco one", "his reading") picks among the topics
+        it offered: the classifier's choice if it is one of them, else the closest by meaning."""
+        offered = [a for a in turn.offered if a in self.kb.articles]
+        for candidate in turn.ranking[:3]:
+            article_id = article_for_intent(str(candidate.get("name")))
+            if article_id in offered and float(candidate.get("confidence", 0)) >= NEAR_CONTEXT:
+                return self.kb.articles[article_id]
+        if not offered:
+            return None
+        best = self.retriever.find_among(turn.text, offered)
+        if best and best.score >= OFFERED_MATCH:
+            return best.article
+        return None
+
+    def more(self, article: Article, turn: Turn) -> Reply:
+        """ "Tell me more": the article's detail if it has one, then the topics next to it."""
+        related = [self.kb.articles[r] for r in article.related[:3] if r in self.kb.articles]
+        buttons = [_topic_button(a) for a in related] + [ADVISER_BUTTON]
+        if article.detail:
+            text = f"{article.detail}\n\n{self.kb.source_line(article)}"
+        else:
+            text = replies.text("answer.no_more", title=article.title)
+        return Reply("answer", [Message(text, buttons)], article=article.id, misses=0)
+
+    # --- several questions at once -------------------------------------------------------
+    def part_topics(self, turn: Turn) -> list[str]:
+        """The distinct topics the parts of a longer message ask about, in the parent's order."""
+        topics: list[str] = []
+        for part in turn.parts:
+            ranking = part.get("ranking") or []
+            if not ranking:
+                continue
+            name = str(ranking[0].get("name"))
+            confidence = float(ranking[0].get("confidence", 0))
+            known = name in BEYOND_GUIDANCE_TOPICS or self.kb.article_for_intent(name)
+            if known and confidence >= PART_THRESHOLD and name not in topics:
+                topics.append(name)
+        return topics[:MAX_PARTS]
+
+    def several(self, turn: Turn) -> Reply | None:
+        topics = self.part_topics(turn)
+        if len(topics) < 2:
+            return None
+        articles = [
+            self.refine(self.kb.article_for_intent(t), turn.entities)
+            for t in topics
+            if self.kb.article_for_intent(t)
+        ]
+        beyond = [t for t in topics if t in BEYOND_GUIDANCE_TOPICS]
+        if not articles:
+            return self.escalate(turn, Reason.BEYOND_GUIDANCE, topic=beyond[0], topics=beyond)
+        pieces = [replies.text("answer.several")]
+        for topic in topics:
+            article = self.kb.article_for_intent(topic)
+            if article is not None:
+                article = self.refine(article, turn.entities)
+                pieces.append(
+                    replies.text(
+                        "answer.part",
+                        title=article.title,
+                        summary=self.with_stage(article, article.summary, turn),
+                        source=self.kb.source_line(article),
+                    )
+                )
+            else:
+                pieces.append(
+                    replies.text("answer.part_beyond", topic=BEYOND_GUIDANCE_TOPICS[topic])
+                )
+        seen = {a.id for a in articles}
+        buttons = []
+        for article in articles:
+            for related in article.related:
+                if related not in seen and related in self.kb.articles and len(buttons) < 3:
+                    seen.add(related)
+                    buttons.append(_topic_button(self.kb.articles[related]))
+        ids = [a.id for a in articles]
+        if not beyond:
+            message = Message("\n\n".join(pieces), [*buttons, ADVISER_BUTTON])
+            return Reply("answer", [message], article=ids[0], articles=ids)
+        handed = self.escalate(turn, Reason.BEYOND_GUIDANCE, topic=beyond[0], topics=beyond)
+        return Reply(
+            "answer",
+            [Message("\n\n".join(pieces), buttons), *handed.messages],
+            article=ids[0],
+            articles=ids,
+            escalated=beyond,
+            case=handed.case,
+            pause=handed.pause,
+        )
+
+    def with_stage(self, article: Article, text: str, turn: Turn) -> str:
+        note = article.stage_notes.get(turn.stage or "")
+        return f"{text}\n{note}" if note else text
+
     def answer(self, article: Article, turn: Turn) -> Reply:
         related = [self.kb.articles[r] for r in article.related[:3] if r in self.kb.articles]
         buttons = [_topic_button(a) for a in related] + [ADVISER_BUTTON]
-        text = f"{article.answer}\n\n{self.kb.source_line(article)}"
+        body = self.with_stage(article, article.answer, turn)
+        text = f"{body}\n\n{self.kb.source_line(article)}"
         return Reply("answer", [Message(text, buttons)], article=article.id, misses=0)
 
     def refine(self, article: Article, entities: list[dict]) -> Article:
@@ -262,7 +446,9 @@ class Responder:
         else:
             text = replies.text("clarify.with_topics", lead=lead) if topics else lead
             buttons = [*topics, ADVISER_BUTTON]
-        return Reply("clarify", [Message(text, buttons)], misses=misses)
+        return Reply(
+            "clarify", [Message(text, buttons)], misses=misses, offered=[a.id for a in closest[:3]]
+        )
 
     def open_case(self, turn: Turn, reason: Reason, topic: str | None, urgent: bool) -> Case:
         summary = "\n".join(
@@ -287,10 +473,27 @@ class Responder:
             self.cases.available_advisers()
         )
 
-    def escalate(self, turn: Turn, reason: Reason, topic: str | None = None) -> Reply:
-        case = self.open_case(turn, reason, topic, urgent=False)
-        if reason is Reason.BEYOND_GUIDANCE and topic:
-            why = replies.text("escalate.beyond_guidance", topic=BEYOND_GUIDANCE_TOPICS[topic])
+    def escalate(
+        self,
+        turn: Turn,
+        reason: Reason,
+        topic: str | None = None,
+        topics: list[str] | None = None,
+    ) -> Reply:
+        topics = topics or ([topic] if topic else [])
+        case = self.open_case(turn, reason, ", ".join(topics) or None, urgent=False)
+        escalated = topics if reason is Reason.BEYOND_GUIDANCE else []
+        if reason is Reason.BEYOND_GUIDANCE and topics:
+            named = (
+                replies.text(
+                    "escalate.and",
+                    first=", ".join(BEYOND_GUIDANCE_TOPICS[t] for t in topics[:-1]),
+                    last=BEYOND_GUIDANCE_TOPICS[topics[-1]],
+                )
+                if len(topics) > 1
+                else BEYOND_GUIDANCE_TOPICS[topics[0]]
+            )
+            why = replies.text("escalate.beyond_guidance", topic=named)
         else:
             why = replies.text("escalate.parent_asked")
         if self.adviser_on_duty():
@@ -304,7 +507,9 @@ class Responder:
             self.cases.set_paused(case.id, True)
             text = replies.text("escalate.on_duty", why=why, reference=case.reference, queue=queue)
             buttons = [LEAVE_QUEUE_BUTTON]
-            return Reply("escalate", [Message(text, buttons)], case=case, pause=True)
+            return Reply(
+                "escalate", [Message(text, buttons)], case=case, pause=True, escalated=escalated
+            )
         text = replies.text(
             "escalate.off_duty",
             why=why,
@@ -312,7 +517,7 @@ class Responder:
             reference=case.reference,
         )
         buttons = [CALLBACK_BUTTON, NO_THANKS_BUTTON]
-        return Reply("escalate", [Message(text, buttons)], case=case)
+        return Reply("escalate", [Message(text, buttons)], case=case, escalated=escalated)
 
     def safeguarding(self, turn: Turn) -> Reply:
         case = self.open_case(turn, Reason.SAFEGUARDING, "safeguarding", urgent=True)

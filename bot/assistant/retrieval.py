@@ -45,13 +45,24 @@ class KnowledgeRetriever:
         self._vectors = self.encoder.encode(texts)
         self._ids = list(kb.articles)
 
-    def find(self, question: str, limit: int = 3) -> list[Match]:
-        """The best ``limit`` articles for a question, best first."""
+    def scores(self, question: str) -> dict[str, float]:
+        """Every article's score for a question."""
         vector = self.encoder.encode([question])[0]
         scores = (self._vectors @ vector) * self._weights
         best: dict[str, float] = {}
         for owner, score in zip(self._owners, scores, strict=True):
             if score > best.get(owner, -1.0):
                 best[owner] = float(score)
+        return best
+
+    def find(self, question: str, limit: int = 3) -> list[Match]:
+        """The best ``limit`` articles for a question, best first."""
+        best = self.scores(question)
         ranked = sorted(best.items(), key=lambda item: item[1], reverse=True)[:limit]
         return [Match(self.kb.articles[article_id], score) for article_id, score in ranked]
+
+    def find_among(self, question: str, article_ids: list[str]) -> Match | None:
+        """The best of the given articles for a question (a short reply to a clarify)."""
+        best = self.scores(question)
+        ranked = sorted(((best[a], a) for a in article_ids if a in best), key=lambda item: -item[0])
+        return Match(self.kb.articles[ranked[0][1]], ranked[0][0]) if ranked else None

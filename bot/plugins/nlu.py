@@ -26,7 +26,8 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.assistant.intent_model import IntentModel
 from bot.assistant.safeguarding import SAFEGUARDING_CHECK, SemanticRiskCheck
-from bot.contract import SAFEGUARDING_INTENT
+from bot.assistant.understanding import MAX_PARTS, asking_parts
+from bot.contract import PARTS_KEY, SAFEGUARDING_INTENT
 
 
 class _StoredComponent(GraphComponent):
@@ -59,7 +60,15 @@ class SenIntentClassifier(_StoredComponent, IntentClassifier):
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        return {"C": 20.0, "max_iter": 3000, "ranking_length": 10}
+        return {
+            "C": 20.0,
+            "max_iter": 3000,
+            "ranking_length": 10,
+            # Each asking part of a longer message is classified beside the whole message:
+            # its probabilities weigh this much, the whole message's the rest.
+            "part_weight": 0.7,
+            "parts_ranking_length": 5,
+        }
 
     @staticmethod
     def required_packages() -> list[str]:
@@ -98,12 +107,49 @@ class SenIntentClassifier(_StoredComponent, IntentClassifier):
     def process(self, messages: list[Message]) -> list[Message]:
         if self.model is None:
             return messages
-        texts = [m.get(TEXT) or "" for m in messages]
-        for message, ranking in zip(messages, self.model.rank(texts), strict=True):
-            ranking = ranking[: self.config["ranking_length"]]
-            message.set(INTENT, ranking[0], add_to_output=True)
-            message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+        for message in messages:
+            self._classify(message)
         return messages
+
+    def _rank(self, row: np.ndarray, length: int) -> list[dict]:
+        assert self.model is not None
+        order = np.argsort(-row)[:length]
+        return [{"name": str(self.model.classes[i]), "confidence": float(row[i])} for i in order]
+
+    def _classify(self, message: Message) -> None:
+        """The whole message's intent and, for a message asking more than one thing, each part's.
+
+        A long message's main intent comes from its question, read beside the whole message, so
+        the background a parent writes first does not drown it. ``parts`` (in the parse data
+        when a message has two or more asking parts) gives the responder each question's
+        ranking, to answer up to three topics at once.
+        """
+        assert self.model is not None
+        text = message.get(TEXT) or ""
+        parts = asking_parts(text)[: MAX_PARTS + 2]
+        if parts == [text.strip()]:
+            parts = []
+        rows = self.model.probabilities([text, *parts])
+        whole, part_rows = rows[0], rows[1:]
+        weight = float(self.config["part_weight"])
+        mixed = [weight * row + (1.0 - weight) * whole for row in part_rows]
+        length = self.config["ranking_length"]
+        if len(mixed) == 1:
+            main = mixed[0]
+        elif mixed:
+            # The main intent is the part the model is surest of.
+            main = max(mixed, key=lambda row: float(row.max()))
+        else:
+            main = whole
+        ranking = self._rank(main, length)
+        message.set(INTENT, ranking[0], add_to_output=True)
+        message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+        if len(mixed) > 1:
+            described = [
+                {"text": part, "ranking": self._rank(row, self.config["parts_ranking_length"])}
+                for part, row in zip(parts, mixed, strict=True)
+            ]
+            message.set(PARTS_KEY, described, add_to_output=True)
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)

@@ -34,7 +34,15 @@ def test_a_knowledge_intent_is_answered_from_its_article_with_source_and_buttons
     assert payloads[-1] == ADVISER_BUTTON["payload"]
     assert 2 <= len(payloads) - 1 <= 3
     assert all(p.startswith("/kb_") for p in payloads[:-1])
-    assert slots == {"route": "answer", "kb_article": "senco", "misses": 0.0}
+    assert slots == {
+        "route": "answer",
+        "kb_article": "senco",
+        "kb_articles": ["senco"],
+        "escalated_topics": [],
+        "offered_topics": [],
+        "child_stage": None,
+        "misses": 0.0,
+    }
 
 
 def test_a_named_specialist_narrows_the_answer(data_dir):
@@ -64,7 +72,13 @@ def test_nonsense_gets_a_clarifying_question_then_the_adviser_first(data_dir):
         "the purple banana is on the moon", "nlu_fallback", 0.2, ranking=[{"name": "nlu_fallback"}]
     )
     messages, slots = run(ActionAnswer(), tracker)
-    assert slots == {"route": "clarify", "kb_article": None, "misses": 1.0}
+    assert {k: slots[k] for k in ("route", "kb_article", "kb_articles", "escalated_topics")} == {
+        "route": "clarify",
+        "kb_article": None,
+        "kb_articles": [],
+        "escalated_topics": [],
+    }
+    assert slots["misses"] == 1.0
     assert "not sure" in messages[0]["text"]
     assert messages[0]["buttons"][-1] == ADVISER_BUTTON
 
