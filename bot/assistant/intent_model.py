@@ -6,6 +6,7 @@ JSON and NumPy arrays (``allow_pickle=False``): loading a model file cannot exec
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -15,6 +16,12 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from bot.assistant.embeddings import shared_encoder
+
+
+def training_fingerprint() -> str:
+    """What a trained model depends on besides its data and config: this module's code."""
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+
 
 _VECTORIZERS = {
     "chars": {"analyzer": "char_wb", "ngram_range": (2, 4), "sublinear_tf": True, "min_df": 2},
