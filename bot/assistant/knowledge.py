@@ -41,7 +41,7 @@ ARTICLE_FIELDS = (
 )
 MAX_ANSWER_WORDS = 120
 MAX_SUMMARY_WORDS = 40
-FOLLOW_UP_KEYS = ("how", "refused", "who", "next")
+FOLLOW_UP_KEYS = ("how", "refused", "when", "who", "next")
 STAGE_KEYS = ("early-years", "school", "post-16")
 BEYOND_PREFIX = "beyond:"
 

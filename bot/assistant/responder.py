@@ -39,9 +39,9 @@ BEYOND_PREFIX = "beyond:"
 # The beyond-guidance topics' share of the classifier's belief that sends a question to an
 # adviser, and the least confidence that answers from the likeliest article (dev split).
 BEYOND_SHARE = 0.4
-ANSWER_MIN = 0.15
+ANSWER_MIN = 0.2
 # A part of a longer message counts as a topic of its own from this confidence (dev split).
-PART_THRESHOLD = 0.35
+PART_THRESHOLD = 0.2
 # A follow-up the classifier is this sure of is a new question, whatever came before.
 CONTEXT_OVERRIDE = 0.85
 # How sure the classifier must be of a candidate near the last topic to prefer it.
@@ -253,18 +253,14 @@ class Responder:
         an honest hand-off. Thresholds chosen on the dev split of real questions
         (docs/measurements.md).
         """
-        ranking = [r for r in turn.ranking if r.get("name") not in (FALLBACK_INTENT, None)]
-        if not ranking and turn.intent:
-            ranking = [{"name": turn.intent, "confidence": turn.confidence}]
-        if not ranking:
-            return None
-        beyond = [r for r in ranking if r.get("name") in BEYOND_GUIDANCE_TOPICS]
-        share = sum(float(r.get("confidence", 0)) for r in beyond)
-        top = ranking[0]
-        if beyond and (top is beyond[0] or share >= BEYOND_SHARE):
-            return self.escalate(turn, Reason.BEYOND_GUIDANCE, topic=str(beyond[0]["name"]))
-        article = self.kb.article_for_intent(str(top.get("name")))
-        if article is not None and float(top.get("confidence", 0)) >= ANSWER_MIN:
+        ranking = turn.ranking or (
+            [{"name": turn.intent, "confidence": turn.confidence}] if turn.intent else []
+        )
+        topic = self.topic_of(ranking, ANSWER_MIN)
+        if topic in BEYOND_GUIDANCE_TOPICS:
+            return self.escalate(turn, Reason.BEYOND_GUIDANCE, topic=topic)
+        article = self.kb.article_for_intent(topic)
+        if article is not None:
             return self.answer(self.refine(article, turn.entities), turn)
         return None
 
@@ -289,6 +285,14 @@ class Responder:
             # "sorry, I meant she's 17": the same question, for a different stage.
             return self.answer(main, turn)
         if fixed is not None:
+            # "sorry, I meant the assessment bit": the closest topic to what they meant, among
+            # the classifier's candidates and the topics next to the one just answered.
+            candidates = {article_for_intent(str(r.get("name"))) for r in turn.ranking[:5]}
+            candidates |= set(main.related) | set(main.follow_ups.values())
+            candidates = {c for c in candidates if c in self.kb.articles and c != main.id}
+            best = self.retriever.find_among(fixed, sorted(candidates))
+            if best is not None and best.score >= OFFERED_MATCH:
+                return self.answer(best.article, turn)
             return None  # the corrected question stands on its own
         kind = follow_up_kind(turn.text)
         if kind == "more" and not self._confident(turn):
@@ -302,7 +306,7 @@ class Responder:
             elif target in self.kb.articles:
                 return self.answer(self.kb.articles[target], turn)
         if leans_on_context(turn.text) and not self._confident(turn):
-            near = {*main.related, *(t for t in main.follow_ups.values())}
+            near = {main.id, *main.related, *main.follow_ups.values()}
             for candidate in turn.ranking[:5]:
                 name = str(candidate.get("name"))
                 if name in BEYOND_GUIDANCE_TOPICS and candidate is turn.ranking[0]:
@@ -342,18 +346,34 @@ class Responder:
         return Reply("answer", [Message(text, buttons)], article=article.id, misses=0)
 
     # --- several questions at once -------------------------------------------------------
+    def topic_of(self, ranking: list[dict], least: float) -> str | None:
+        """The topic a ranking points to: a beyond-guidance topic when those together hold
+        ``BEYOND_SHARE`` of the belief (or lead it), else the likeliest article if it has at
+        least ``least`` confidence, else None."""
+        ranking = [r for r in ranking if r.get("name") not in (FALLBACK_INTENT, None)]
+        if not ranking:
+            return None
+        beyond = [r for r in ranking if r.get("name") in BEYOND_GUIDANCE_TOPICS]
+        share = sum(float(r.get("confidence", 0)) for r in beyond)
+        if beyond and (ranking[0] is beyond[0] or share >= BEYOND_SHARE):
+            return str(beyond[0]["name"])
+        top = ranking[0]
+        if (
+            self.kb.article_for_intent(str(top.get("name")))
+            and float(top.get("confidence", 0)) >= least
+        ):
+            return str(top["name"])
+        return None
+
     def part_topics(self, turn: Turn) -> list[str]:
-        """The distinct topics the parts of a longer message ask about, in the parent's order."""
-        topics: list[str] = []
+        """The distinct topics a message asks about: the whole message's first, then each asking
+        part's (read beside the whole message), up to three."""
+        whole = self.topic_of(turn.ranking, ANSWER_MIN)
+        topics = [whole] if whole else []
         for part in turn.parts:
-            ranking = part.get("ranking") or []
-            if not ranking:
-                continue
-            name = str(ranking[0].get("name"))
-            confidence = float(ranking[0].get("confidence", 0))
-            known = name in BEYOND_GUIDANCE_TOPICS or self.kb.article_for_intent(name)
-            if known and confidence >= PART_THRESHOLD and name not in topics:
-                topics.append(name)
+            topic = self.topic_of(list(part.get("ranking") or []), PART_THRESHOLD)
+            if topic and topic not in topics:
+                topics.append(topic)
         return topics[:MAX_PARTS]
 
     def several(self, turn: Turn) -> Reply | None:

@@ -19,7 +19,7 @@ import yaml
 from bot.settings import ROOT
 
 PATH = ROOT / "knowledge" / "understanding.yml"
-FOLLOW_UP_KINDS = ("more", "how", "refused", "who", "next")
+FOLLOW_UP_KINDS = ("more", "refused", "when", "how", "who", "next")
 STAGES = ("early-years", "school", "post-16")
 MAX_PARTS = 3
 
@@ -162,7 +162,7 @@ def asking_parts(text: str, vocab: Vocabulary | None = None) -> list[str]:
 
 
 def follow_up_kind(text: str, vocab: Vocabulary | None = None) -> str | None:
-    """What a short follow-up asks of the last answer: more, how, refused, who or next."""
+    """What a short follow-up asks of the last answer: more, refused, when, how, who or next."""
     vocab = vocab or vocabulary()
     if len(_words(text)) > 14:
         return None

@@ -66,8 +66,8 @@ class SenIntentClassifier(_StoredComponent, IntentClassifier):
             "ranking_length": 10,
             # Each asking part of a longer message is classified beside the whole message:
             # its probabilities weigh this much, the whole message's the rest.
-            "part_weight": 0.7,
-            "parts_ranking_length": 5,
+            "part_weight": 0.85,
+            "parts_ranking_length": 10,
         }
 
     @staticmethod
