@@ -46,6 +46,7 @@ def make_tracker(
     ranking: list[dict] | None = None,
     slots: dict | None = None,
     sender_id: str = "parent-1",
+    parts: list[dict] | None = None,
 ):
     """A real rasa_sdk Tracker built from the JSON fixture of a REST conversation."""
     from rasa_sdk import Tracker
@@ -60,6 +61,8 @@ def make_tracker(
         "intent_ranking": ranking if ranking is not None else ([intent_data] if intent else []),
         "entities": entities or [],
     }
+    if parts is not None:
+        state["latest_message"]["parts"] = parts
     state["events"].append(
         {
             "event": "user",

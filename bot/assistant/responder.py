@@ -48,6 +48,7 @@ CONTEXT_OVERRIDE = 0.85
 NEAR_CONTEXT = 0.1
 SHORT_ANSWER_WORDS = 8  # a reply to a clarify up to this long picks among the topics offered
 OFFERED_MATCH = 0.35  # similarity to an offered topic that counts as picking it
+PICK_OTHER = 0.5  # a short reply to a clarify this clearly about another topic is about that
 
 # Why each beyond-guidance topic needs a person, in a parent's words (knowledge/replies.yml).
 BEYOND_GUIDANCE_TOPICS: dict[str, str] = replies.topics()
@@ -324,6 +325,10 @@ class Responder:
         """A short reply to a clarify ("the senco one", "his reading") picks among the topics
         it offered: the classifier's choice if it is one of them, else the closest by meaning."""
         offered = [a for a in turn.offered if a in self.kb.articles]
+        top = turn.ranking[0] if turn.ranking else {}
+        chosen = article_for_intent(str(top.get("name")))
+        if chosen not in offered and float(top.get("confidence", 0)) >= PICK_OTHER:
+            return None  # a clear question of its own ("the senco bit" when SENCO wasn't offered)
         for candidate in turn.ranking[:3]:
             article_id = article_for_intent(str(candidate.get("name")))
             if article_id in offered and float(candidate.get("confidence", 0)) >= NEAR_CONTEXT:
@@ -428,8 +433,14 @@ class Responder:
         )
 
     def with_stage(self, article: Article, text: str, turn: Turn) -> str:
+        """Where the guidance says something for the child's stage (a young person of 16 or
+        over should be involved directly), that comes first; it is not repeated further down."""
         note = article.stage_notes.get(turn.stage or "")
-        return f"{text}\n{note}" if note else text
+        if not note:
+            return text
+        rest = re.sub(r"[ \t]*\n[ \t]*\n+", "\n\n", text.replace(note, "")).strip()
+        rest = re.sub(r"[ \t]{2,}", " ", rest)
+        return f"{note}\n{rest}"
 
     def answer(self, article: Article, turn: Turn) -> Reply:
         related = [self.kb.articles[r] for r in article.related[:3] if r in self.kb.articles]

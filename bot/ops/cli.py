@@ -23,7 +23,25 @@ def validate(args: argparse.Namespace) -> int:
     """The knowledge base, then the replies (knowledge/replies.yml): every problem of both."""
     knowledge_ok = validate_knowledge(args) == 0
     replies_ok = validate_replies(Path(args.knowledge) / "replies.yml") == 0
-    return 0 if knowledge_ok and replies_ok else 1
+    understanding_ok = validate_understanding(Path(args.knowledge) / "understanding.yml") == 0
+    return 0 if knowledge_ok and replies_ok and understanding_ok else 1
+
+
+def validate_understanding(path: Path) -> int:
+    """knowledge/understanding.yml: the phrases the assistant reads messages with."""
+    import yaml
+
+    from bot.assistant import understanding
+
+    try:
+        vocabulary = understanding.load(path)
+    except (understanding.UnderstandingError, OSError, yaml.YAMLError) as error:
+        print(f"{path} has problems:\n  {error}", file=sys.stderr)
+        print("Fix the keys named above, then run `make validate` again.", file=sys.stderr)
+        return 1
+    count = sum(len(v) for v in vocabulary.follow_ups.values())
+    print(f"Understanding OK: {count} follow-up phrases in {path.name}.")
+    return 0
 
 
 def validate_knowledge(args: argparse.Namespace) -> int:

@@ -51,3 +51,31 @@ def test_a_saved_model_loads_without_pickle_and_predicts_the_same(trained, tmp_p
     texts = ["whats a senco", "how long does an ehcp take", "hiya"]
     assert [r[0]["name"] for r in loaded.rank(texts)] == [r[0]["name"] for r in trained.rank(texts)]
     assert [r[0]["name"] for r in loaded.rank(texts)] == ["kb_senco", "out_ehcp_process", "greet"]
+
+
+@pytest.mark.slow
+def test_the_nlu_component_gives_each_question_of_a_long_message_its_own_ranking(trained):
+    from rasa.shared.nlu.training_data.message import Message
+
+    from bot.contract import PARTS_KEY
+    from bot.plugins.nlu import SenIntentClassifier
+
+    component = SenIntentClassifier(SenIntentClassifier.get_default_config(), None, None)
+    component.model = trained
+    several = Message(
+        data={
+            "text": "My son is 9. Who is the SENCO at his school? And can they get an "
+            "educational psychologist to see him?"
+        }
+    )
+    single = Message(data={"text": "who is the senco"})
+    component.process([several, single])
+    parts = several.as_dict(only_output_properties=True)[PARTS_KEY]
+    assert [p["text"] for p in parts] == [
+        "Who is the SENCO at his school?",
+        "And can they get an educational psychologist to see him?",
+    ]
+    assert parts[0]["ranking"][0]["name"] == "kb_senco"
+    assert all(len(p["ranking"]) <= 10 for p in parts)
+    assert PARTS_KEY not in single.as_dict(only_output_properties=True)
+    assert single.get("intent")["name"] == "kb_senco"

@@ -179,3 +179,48 @@ def test_validate_command_passes_on_the_real_knowledge_base():
     )
     assert result.returncode == 0, result.stderr
     assert "29 articles" in result.stdout
+
+
+def test_every_article_has_a_short_summary_for_messages_asking_several_things(kb):
+    for article in kb.articles.values():
+        assert article.summary, article.id
+        assert len(article.summary.split()) <= knowledge.MAX_SUMMARY_WORDS, article.id
+
+
+def test_a_missing_or_long_summary_is_named(knowledge_copy):
+    problems = problems_after(lambda d: edit_article(d, "senco", summary=None), knowledge_copy)
+    assert any("senco.yml: summary: missing" in p for p in problems)
+    long = "word " * (knowledge.MAX_SUMMARY_WORDS + 1)
+    problems = problems_after(lambda d: edit_article(d, "senco", summary=long), knowledge_copy)
+    assert any("senco.yml: summary:" in p and "words" in p for p in problems)
+
+
+def test_a_follow_up_must_lead_to_an_article_or_a_known_adviser_topic(knowledge_copy):
+    def change(d):
+        edit_article(d, "senco", follow_ups={"how": "no-such-article", "sometime": "senco"})
+        edit_article(d, "ehcp", follow_ups={"refused": "beyond:out_nowhere"})
+
+    problems = problems_after(change, knowledge_copy)
+    assert any("senco.yml: follow_ups: how: 'no-such-article'" in p for p in problems)
+    assert any("senco.yml: follow_ups: unknown kind 'sometime'" in p for p in problems)
+    assert any("ehcp.yml: follow_ups: refused: 'beyond:out_nowhere'" in p for p in problems)
+
+
+def test_a_stage_note_must_rest_on_a_verbatim_guidance_sentence(knowledge_copy):
+    def change(d):
+        edit_article(
+            d,
+            "senco",
+            stage_notes={"post-16": "Young people must choose their own college."},
+            stage_quotes={"post-16": "Young people must choose their own college."},
+        )
+
+    problems = problems_after(change, knowledge_copy)
+    assert any("senco.yml: stage_quotes: post-16: not found verbatim" in p for p in problems)
+
+
+def test_the_stage_notes_say_should_where_the_guidance_does(kb):
+    for article in kb.articles.values():
+        note = article.stage_notes.get("post-16")
+        if note:
+            assert "should" in note and "must" not in note, article.id
