@@ -121,7 +121,7 @@ test-fast: lint validate
 	$(BIN)/pytest tests/unit
 
 bench: validate $(MODEL)
-	$(BIN)/python -m bench.accuracy
+	$(BIN)/python -m bench.accuracy $(ARGS)
 
 # Locust gets a venv of its own: it needs newer python-socketio/engineio than Rasa 3.6 pins.
 LOAD_VENV := .venv-load
