@@ -12,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from bot.assistant import knowledge
 from bot.assistant.responder import Reply, Responder, Turn
 from bot.assistant.retrieval import KnowledgeRetriever
+from bot.assistant.safeguarding import possible_risk
 from bot.cases.store import CaseStore
 from bot.contract import (
     PARTS_KEY,
@@ -21,6 +22,7 @@ from bot.contract import (
     SLOT_KB_ARTICLES,
     SLOT_OFFERED,
     SLOT_ROUTE,
+    SLOT_SAFETY_NOTE,
 )
 from bot.settings import load_settings
 
@@ -56,6 +58,7 @@ def turn_from_tracker(tracker: Tracker) -> Turn:
         last_articles=_strings(tracker.get_slot(SLOT_KB_ARTICLES)),
         offered=_strings(tracker.get_slot(SLOT_OFFERED)),
         stage=tracker.get_slot(SLOT_CHILD_STAGE) or None,
+        possible_risk=possible_risk(message),
     )
 
 
@@ -77,6 +80,7 @@ def deliver(reply: Reply, dispatcher: CollectingDispatcher) -> list[dict[str, An
         SlotSet(SLOT_ESCALATED_TOPICS, list(reply.escalated)),
         SlotSet(SLOT_OFFERED, list(reply.offered)),
         SlotSet(SLOT_CHILD_STAGE, reply.stage),
+        SlotSet(SLOT_SAFETY_NOTE, reply.safety_note),
         SlotSet("misses", float(reply.misses)),
     ]
     return events + [ConversationPaused()] if reply.pause else events

@@ -73,6 +73,10 @@ EXPECTED: dict[str, frozenset[str]] = {
         "callback.requested": ("best_time", "reference"),
         "callback.stopped": (),
         "safeguarding.reply": (),
+        "safeguarding.adviser_on_duty": ("reference",),
+        "safeguarding.adviser_off_duty": ("hours", "reference"),
+        "safeguarding.misunderstood": (),
+        "safeguarding.possible_line": (),
         "trouble.reply": (),
         "limits.rate_limited": (),
         "channels.options_lead": (),
@@ -138,8 +142,11 @@ EMERGENCY_NUMBERS: dict[str, str] = {
     "0808 800 5000": "NSPCC helpline",
     "0800 1111": "Childline",
     "116 123": "Samaritans",
+    "0808 2000 247": "National Domestic Abuse Helpline",
     "NHS 111": "NHS 111 (urgent health advice)",
 }
+# The short line for a possible risk gives at least these.
+POSSIBLE_LINE_NUMBERS = ("999", "0800 1111", "116 123")
 # The trouble reply names no number but 999 (bot/channels/trouble.py says why).
 TROUBLE_ONLY_NUMBER = "999"
 
@@ -227,6 +234,14 @@ def check(data: Any, path: Path = PATH) -> list[str]:
                 problems.append(
                     f"{where}: safeguarding.reply must give the {name} number {number}: "
                     "put it back."
+                )
+    line = flat.get("safeguarding.possible_line")
+    if isinstance(line, str):
+        for number in POSSIBLE_LINE_NUMBERS:
+            if number not in line:
+                problems.append(
+                    f"{where}: safeguarding.possible_line must give {number} "
+                    f"({EMERGENCY_NUMBERS[number]}): put it back."
                 )
     trouble = flat.get("trouble.reply")
     if isinstance(trouble, str) and TROUBLE_ONLY_NUMBER not in trouble:

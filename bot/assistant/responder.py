@@ -54,6 +54,7 @@ PICK_OTHER = 0.5  # a short reply to a clarify this clearly about another topic 
 BEYOND_GUIDANCE_TOPICS: dict[str, str] = replies.topics()
 
 INTRODUCTION = replies.text("introduction.welcome")
+POSSIBLE_LINE = replies.text("safeguarding.possible_line")
 
 SMALLTALK_REPLIES = {intent: replies.text(f"smalltalk.{intent}") for intent in SMALLTALK_INTENTS}
 
@@ -76,6 +77,7 @@ class Reply:
     escalated: list[str] = field(default_factory=list)  # beyond-guidance topics handed over
     offered: list[str] = field(default_factory=list)  # the articles a clarify offered
     stage: str | None = None  # the child's stage, as far as the parent has said
+    safety_note: bool = False  # a possible risk: the short safety line was added
 
     def __post_init__(self) -> None:
         if self.article and not self.articles:
@@ -99,6 +101,7 @@ class Turn:
     last_articles: list[str] = field(default_factory=list)  # answered on the last bot turn
     offered: list[str] = field(default_factory=list)  # offered by the last clarify
     stage: str | None = None  # the child's stage from earlier turns
+    possible_risk: bool = False  # the NLU found a possible (not a clear) risk
 
 
 def _topic_button(article: Article) -> dict:
@@ -222,6 +225,10 @@ class Responder:
         turn.stage = child_stage(turn.text) or turn.stage
         reply = self._route(turn)
         reply.stage = turn.stage
+        if turn.possible_risk and reply.route != "safeguarding":
+            # Answered as usual; one short, kind line after it, with the adviser.
+            reply.messages.append(Message(POSSIBLE_LINE, [ADVISER_BUTTON]))
+            reply.safety_note = True
         return reply
 
     def _route(self, turn: Turn) -> Reply:
@@ -577,8 +584,29 @@ class Responder:
         return Reply("escalate", [Message(text, buttons)], case=case, escalated=escalated)
 
     def safeguarding(self, turn: Turn) -> Reply:
+        """The fixed reply first, then truthfully what happens next (an adviser now, or when
+        the service opens, with the call-back form), then a way on if this was a misreading. The
+        conversation is not paused: the parent can carry on."""
         case = self.open_case(turn, Reason.SAFEGUARDING, "safeguarding", urgent=True)
-        return Reply("safeguarding", [Message(SAFEGUARDING_REPLY)], case=case)
+        if self.adviser_on_duty():
+            next_step = Message(
+                replies.text("safeguarding.adviser_on_duty", reference=case.reference)
+            )
+        else:
+            next_step = Message(
+                replies.text(
+                    "safeguarding.adviser_off_duty",
+                    hours=self.settings.opening_hours.describe(),
+                    reference=case.reference,
+                ),
+                [CALLBACK_BUTTON],
+            )
+        messages = [
+            Message(SAFEGUARDING_REPLY),
+            next_step,
+            Message(replies.text("safeguarding.misunderstood")),
+        ]
+        return Reply("safeguarding", messages, case=case)
 
     def smalltalk(self, turn: Turn) -> Reply:
         buttons = [ADVISER_BUTTON] if turn.intent in ("bot_challenge", "deny") else []

@@ -25,7 +25,13 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.assistant.intent_model import IntentModel, training_fingerprint
-from bot.assistant.safeguarding import SAFEGUARDING_CHECK, SemanticRiskCheck
+from bot.assistant.safeguarding import (
+    POSSIBLE,
+    RISK,
+    SAFEGUARDING_CHECK,
+    SAFETY_KEY,
+    SemanticRiskCheck,
+)
 from bot.assistant.understanding import MAX_PARTS, asking_parts
 from bot.contract import PARTS_KEY, SAFEGUARDING_INTENT
 
@@ -168,9 +174,25 @@ class SafeguardingOverride(_StoredComponent):
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        return {"similarity_threshold": 0.5, "margin": 0.0}
+        return {
+            "similarity_threshold": 0.5,
+            "margin": 0.0,
+            # The possible-risk level: answered as usual, with a short safety line.
+            "possible_threshold": 0.42,
+            "possible_margin": 0.0,
+            "classifier_possible": 0.1,
+        }
 
     semantic: SemanticRiskCheck | None = None
+
+    @staticmethod
+    def _thresholds(config: dict[str, Any]) -> dict[str, float]:
+        return {
+            "threshold": config["similarity_threshold"],
+            "margin": config["margin"],
+            "possible_threshold": config["possible_threshold"],
+            "possible_margin": config["possible_margin"],
+        }
 
     def train(self, training_data: TrainingData) -> Resource:
         ordinary = [
@@ -178,9 +200,7 @@ class SafeguardingOverride(_StoredComponent):
             for m in training_data.intent_examples
             if m.get(TEXT) and m.get(INTENT) != SAFEGUARDING_INTENT
         ]
-        self.semantic = SemanticRiskCheck.build(
-            ordinary, threshold=self.config["similarity_threshold"], margin=self.config["margin"]
-        )
+        self.semantic = SemanticRiskCheck.build(ordinary, **self._thresholds(self.config))
         with self.model_storage.write_to(self.resource) as directory:
             directory = Path(directory)
             np.save(directory / "ordinary.npy", self.semantic.ordinary_vectors, allow_pickle=False)
@@ -200,7 +220,7 @@ class SafeguardingOverride(_StoredComponent):
             with model_storage.read_from(resource) as directory:
                 ordinary = np.load(Path(directory) / "ordinary.npy", allow_pickle=False)
             component.semantic = SemanticRiskCheck.with_ordinary_vectors(
-                ordinary, threshold=config["similarity_threshold"], margin=config["margin"]
+                ordinary, **cls._thresholds(config)
             )
         except (ValueError, FileNotFoundError):
             pass  # untrained: the phrase check still runs
@@ -209,15 +229,32 @@ class SafeguardingOverride(_StoredComponent):
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             text = message.get(TEXT)
-            found = SAFEGUARDING_CHECK.matches(text)
+            level, found = (RISK, SAFEGUARDING_CHECK.matches(text))
             if not found and self.semantic is not None:
-                found = self.semantic.matches(text)
+                level, found = self.semantic.assess(text)
             if not found:
-                continue
-            intent = {"name": SAFEGUARDING_INTENT, "confidence": 1.0}
-            ranking = [
-                r for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name") != intent["name"]
-            ]
-            message.set(INTENT, intent, add_to_output=True)
-            message.set(INTENT_RANKING_KEY, [intent, *ranking], add_to_output=True)
+                level = self._classifier_level(message)
+            if level == RISK:
+                intent = {"name": SAFEGUARDING_INTENT, "confidence": 1.0}
+                ranking = [
+                    r
+                    for r in message.get(INTENT_RANKING_KEY) or []
+                    if r.get("name") != intent["name"]
+                ]
+                message.set(INTENT, intent, add_to_output=True)
+                message.set(INTENT_RANKING_KEY, [intent, *ranking], add_to_output=True)
+            elif level == POSSIBLE:
+                why = found.category if found else "classifier"
+                message.set(SAFETY_KEY, {"level": POSSIBLE, "why": why}, add_to_output=True)
         return messages
+
+    def _classifier_level(self, message: Message) -> str | None:
+        """The intent classifier's own view: safeguarding as the intent is a risk; safeguarding
+        with a little of its belief (``classifier_possible``) is a possible risk."""
+        if (message.get(INTENT) or {}).get("name") == SAFEGUARDING_INTENT:
+            return RISK
+        for entry in message.get(INTENT_RANKING_KEY) or []:
+            if entry.get("name") == SAFEGUARDING_INTENT:
+                if float(entry.get("confidence", 0)) >= self.config["classifier_possible"]:
+                    return POSSIBLE
+        return None

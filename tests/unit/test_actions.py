@@ -41,6 +41,7 @@ def test_a_knowledge_intent_is_answered_from_its_article_with_source_and_buttons
         "escalated_topics": [],
         "offered_topics": [],
         "child_stage": None,
+        "safety_note": False,
         "misses": 0.0,
     }
 

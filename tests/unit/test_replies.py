@@ -191,10 +191,13 @@ def test_the_words_parents_see_are_unchanged():
         "I'm concerned by what you've said, and I want to make sure you and your child are "
         "safe.\n\u2022 If someone is in immediate danger, call 999 now.\n"
     )
+    # Since issue 14 it no longer promises "an adviser will contact you as a priority": what
+    # happens next is said truthfully in the message after it (safeguarding.adviser_*).
     assert SAFEGUARDING_REPLY.endswith(
-        "I've also asked an adviser to contact you as a priority. I'm an automated assistant, "
-        "so please use the numbers above rather than waiting for me."
+        "I'm an automated assistant, so please use the numbers above rather than waiting for me."
     )
+    assert "0808 2000 247" in SAFEGUARDING_REPLY
+    assert "contact you as a priority" not in SAFEGUARDING_REPLY
     assert INTRODUCTION.count("\n") == 2
     assert (
         replies.text("answer.source", title="T", section="S") == "Source: T, section \u201cS\u201d."
@@ -205,3 +208,18 @@ def test_the_words_parents_see_are_unchanged():
         == "Of course. An adviser will join this chat shortly (reference AB12). You're next. "
         'I\'ll stay quiet until then. Type "cancel" to leave the queue.'
     )
+
+
+def test_the_validator_fails_if_a_helpline_goes_missing(tmp_path):
+    import yaml
+
+    data = yaml.safe_load(replies.PATH.read_text(encoding="utf-8"))
+    data["safeguarding"]["reply"] = data["safeguarding"]["reply"].replace("0808 2000 247", "")
+    data["safeguarding"]["possible_line"] = "Call someone."
+    broken = tmp_path / "replies.yml"
+    broken.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(replies.RepliesError) as error:
+        replies.read(broken)
+    problems = "\n".join(error.value.problems)
+    assert "National Domestic Abuse Helpline number 0808 2000 247" in problems
+    assert "safeguarding.possible_line must give 999" in problems
