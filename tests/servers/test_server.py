@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.assistant import replies
 from bot.assistant.safeguarding import SAFEGUARDING_REPLY
 from bot.cases.store import CaseStore
 from bot.contract import Reason, Status
@@ -204,8 +205,13 @@ def test_a_risk_inside_an_ordinary_question_gets_the_safeguarding_reply(servers)
         "we have a meeting with the senco next week about his reading. he has been "
         "really low and last night he told me he wants to kill himself. what should i ask?",
     )
-    assert messages[-1]["text"] == SAFEGUARDING_REPLY
-    assert slots(servers, sender)["route"] == "safeguarding"
+    texts = [m["text"] for m in messages]
+    assert SAFEGUARDING_REPLY in texts
+    # Then, truthfully, what happens next, and a way on if the assistant misread the message.
+    assert texts[-1] == replies.text("safeguarding.misunderstood")
+    found = slots(servers, sender)
+    assert found["route"] == "safeguarding"
+    assert found["safety_note"] is False
 
 
 @pytest.mark.parametrize(
