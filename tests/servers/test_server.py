@@ -310,3 +310,36 @@ def test_stopping_mid_form_keeps_the_conversation_going(servers):
     assert cases(servers).open_case_for(sender) is None
     _, reply = say(servers, "what is a senco", sender)
     assert slots(servers, sender)["route"] == "answer"
+
+
+def test_two_questions_in_one_message_each_get_a_short_answer(servers):
+    """The NLU's `parts` reach the action server through Rasa's parse data."""
+    sender, messages = say(
+        servers,
+        "My son is 9 and struggling with reading. Who is the SENCO at his school? "
+        "And what does an educational psychologist do?",
+    )
+    found = slots(servers, sender)
+    assert found["route"] == "answer"
+    assert set(found["kb_articles"]) >= {"senco", "educational-psychologist"}
+    text = messages[-1]["text"]
+    assert text.startswith(replies.text("answer.several"))
+    assert text.count("Source: ") == len(found["kb_articles"])
+
+
+def test_a_follow_up_is_read_against_the_last_answer(servers):
+    sender, _ = say(servers, "what is an educational psychologist")
+    assert slots(servers, sender)["kb_article"] == "educational-psychologist"
+    say(servers, "how do i get one for my son?", sender)
+    assert slots(servers, sender)["kb_article"] == "involving-specialists"
+
+
+def test_the_childs_stage_is_kept_and_the_guidance_for_16_and_over_comes_first(servers):
+    sender, messages = say(servers, "my son is 17, should the school talk to me or to him?")
+    found = slots(servers, sender)
+    assert found["child_stage"] == "post-16"
+    assert found["kb_article"] in ("parent-involvement", "identifying-sen")
+    assert messages[-1]["text"].startswith("If your child is 16 or older")
+    # Said once, kept: a later question without an age still gets it first.
+    _, messages = say(servers, "how should the school involve me in decisions", sender)
+    assert slots(servers, sender)["child_stage"] == "post-16"
