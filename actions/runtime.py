@@ -59,7 +59,11 @@ def turn_from_tracker(tracker: Tracker) -> Turn:
         offered=_strings(tracker.get_slot(SLOT_OFFERED)),
         stage=tracker.get_slot(SLOT_CHILD_STAGE) or None,
         possible_risk=possible_risk(message),
+        in_callback_form=(tracker.active_loop or {}).get("name") == CALLBACK_FORM,
     )
+
+
+CALLBACK_FORM = "callback_form"
 
 
 def _strings(value: Any) -> list[str]:

@@ -5,7 +5,8 @@ Each real question keeps the URL it came from. The split is by source page: ever
 one page lands in the same split, so a page's wording never sits on both sides. Which page is in
 which split is decided once, by a hash of its URL, and written to tests/real_questions/splits.yml
 (``python -m bench.real_questions split``); a page added later is assigned when that command is
-run again, and no page ever moves. Only the train split may be added to the NLU training data
+run again, and no page ever moves. Questions collected after the split only to train on live in
+``train_*.tsv`` files: their pages go to train, so dev and test stay as measured. Only the train split may be added to the NLU training data
 (``python -m bench.real_questions train-data`` writes data/nlu/real_questions_train.yml, each
 example with its source URL beside it); dev is for calibration; test is only reported.
 
@@ -96,10 +97,17 @@ def load_splits(path: Path = SPLITS) -> dict[str, str]:
     return {url: name for name, urls in data.items() for url in urls or []}
 
 
+TRAIN_ONLY_PREFIX = "train_"  # questions collected later only to train on: tests/real_questions/train_*.tsv
+
+
 def assign_splits(questions: list[RealQuestion], path: Path = SPLITS) -> dict[str, str]:
-    """Keep every page's split; give each new page one by its URL's hash."""
+    """Keep every page's split; give each new page one by its URL's hash, except pages first
+    found in a ``train_*.tsv`` file (collected after the split, to train on): those go to train,
+    so the dev and test splits stay as they were measured."""
     splits = load_splits(path)
     for question in questions:
+        if question.file.startswith(TRAIN_ONLY_PREFIX):
+            splits.setdefault(question.source, "train")
         splits.setdefault(question.source, _hashed_split(question.source))
     grouped: dict[str, list[str]] = {name: [] for name, _ in SPLIT_SHARES}
     for url, name in sorted(splits.items()):

@@ -75,6 +75,7 @@ EXPECTED: dict[str, frozenset[str]] = {
         "safeguarding.reply": (),
         "safeguarding.adviser_on_duty": ("reference",),
         "safeguarding.adviser_off_duty": ("hours", "reference"),
+        "safeguarding.adviser_off_duty_in_callback": ("hours", "reference"),
         "safeguarding.misunderstood": (),
         "safeguarding.possible_line": (),
         "trouble.reply": (),

@@ -102,6 +102,7 @@ class Turn:
     offered: list[str] = field(default_factory=list)  # offered by the last clarify
     stage: str | None = None  # the child's stage from earlier turns
     possible_risk: bool = False  # the NLU found a possible (not a clear) risk
+    in_callback_form: bool = False  # the parent is part-way through asking for a call-back
 
 
 def _topic_button(article: Article) -> dict:
@@ -591,6 +592,15 @@ class Responder:
         if self.adviser_on_duty():
             next_step = Message(
                 replies.text("safeguarding.adviser_on_duty", reference=case.reference)
+            )
+        elif turn.in_callback_form:
+            # Already asking for a call-back: no button for it; the form carries on after this.
+            next_step = Message(
+                replies.text(
+                    "safeguarding.adviser_off_duty_in_callback",
+                    hours=self.settings.opening_hours.describe(),
+                    reference=case.reference,
+                )
             )
         else:
             next_step = Message(

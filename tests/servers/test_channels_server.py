@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 import pytest
 import requests
 
+from bot.assistant import replies
 from bot.assistant.safeguarding import SAFEGUARDING_REPLY
 from bot.cases.desk import CLOSED_REPLY
 from bot.cases.store import CaseStore
@@ -409,6 +410,17 @@ def test_the_safeguarding_reply_reaches_the_parent_on_every_channel(parent):
     [case] = parent.servers.store.cases(conversation_id=parent.conversation)
     assert case.reason is Reason.SAFEGUARDING and case.priority is Priority.URGENT
     assert case.channel == ("twilio" if parent.channel in ("sms", "whatsapp") else parent.channel)
+
+
+def test_a_possible_risk_gets_the_answer_and_the_short_line_on_every_channel(parent):
+    sent = parent.say(
+        "things at home are really hard at the moment and i feel like i cant cope, who is the senco"
+    )
+    said = texts(sent)
+    assert SAFEGUARDING_REPLY not in said
+    assert any(t.startswith(replies.text("safeguarding.possible_line")) for t in said)
+    assert slots(parent.servers, parent.conversation)["safety_note"] is True
+    assert parent.servers.store.cases(conversation_id=parent.conversation) == []
 
 
 # --- the hand-off ----------------------------------------------------------------------------

@@ -129,3 +129,21 @@ def test_no_dev_or_test_question_is_in_the_training_data(questions):
     held = [q for q in questions if real.load_splits()[q.source] != "train"]
     leaked = [q.text for q in held if " ".join(q.text.lower().split()) in trained]
     assert not leaked
+
+
+def test_pages_collected_only_for_training_go_to_train(tmp_path: Path):
+    path = tmp_path / "splits.yml"
+    path.write_text(yaml.safe_dump({"train": [], "dev": [], "test": []}))
+    later = [
+        real.RealQuestion("q", ("senco",), None, f"https://later.example/{i}", "train_more.tsv")
+        for i in range(20)
+    ]
+    splits = real.assign_splits(later, path)
+    assert set(splits.values()) == {"train"}
+
+
+def test_no_page_of_a_train_only_file_is_in_dev_or_test(questions):
+    splits = real.load_splits()
+    for q in questions:
+        if q.file.startswith(real.TRAIN_ONLY_PREFIX):
+            assert splits[q.source] == "train", q.source

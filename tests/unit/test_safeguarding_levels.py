@@ -117,3 +117,17 @@ def test_an_ordinary_question_is_neither():
     )
     assert data["intent"]["name"] == "kb_senco"
     assert SAFETY_KEY not in data
+
+
+def test_a_clear_risk_during_the_call_back_form_does_not_offer_the_form_again(data_dir):
+    tracker = make_tracker("my partner hit my son last night", "safeguarding", 1.0)
+    tracker.active_loop = {"name": "callback_form"}
+    messages, slots = run(ActionSafeguarding(), tracker)
+    assert messages[0]["text"] == SAFEGUARDING_REPLY
+    (case,) = responder().cases.cases(conversation_id="parent-1")
+    hours = responder().settings.opening_hours.describe()
+    assert messages[1]["text"] == replies.text(
+        "safeguarding.adviser_off_duty_in_callback", hours=hours, reference=case.reference
+    )
+    assert not messages[1]["buttons"]
+    assert slots["route"] == "safeguarding"
