@@ -97,7 +97,8 @@ def load_splits(path: Path = SPLITS) -> dict[str, str]:
     return {url: name for name, urls in data.items() for url in urls or []}
 
 
-TRAIN_ONLY_PREFIX = "train_"  # questions collected later only to train on: tests/real_questions/train_*.tsv
+# Questions collected later, only to train on: tests/real_questions/train_*.tsv.
+TRAIN_ONLY_PREFIX = "train_"
 
 
 def assign_splits(questions: list[RealQuestion], path: Path = SPLITS) -> dict[str, str]:
