@@ -6,9 +6,10 @@ one page lands in the same split, so a page's wording never sits on both sides. 
 which split is decided once, by a hash of its URL, and written to tests/real_questions/splits.yml
 (``python -m bench.real_questions split``); a page added later is assigned when that command is
 run again, and no page ever moves. Questions collected after the split only to train on live in
-``train_*.tsv`` files: their pages go to train, so dev and test stay as measured. Only the train split may be added to the NLU training data
-(``python -m bench.real_questions train-data`` writes data/nlu/real_questions_train.yml, each
-example with its source URL beside it); dev is for calibration; test is only reported.
+``train_*.tsv`` files: their pages go to train, so dev and test stay as measured. Only the train
+split may be added to the NLU training data (``python -m bench.real_questions train-data`` writes
+data/nlu/real_questions_train.yml, each example with its source URL beside it); dev is for
+calibration; test is only reported.
 
     PYTHONPATH=. .venv/bin/python -m bench.real_questions split|train-data|stats
 """
