@@ -11,6 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.runtime import responder, turn_from_tracker
 from bot.assistant import replies
 from bot.assistant.callback import (
+    CONSENT_BUTTONS,
     CONSENT_QUESTION,
     PRIVACY_STATEMENT,
     QUESTIONS,
@@ -75,10 +76,7 @@ class ActionAskCallbackConsent(Action):
         dispatcher.utter_message(text=PRIVACY_STATEMENT)
         dispatcher.utter_message(
             text=CONSENT_QUESTION,
-            buttons=[
-                replies.button("consent_yes", "/affirm"),
-                replies.button("consent_no", "/deny"),
-            ],
+            buttons=list(CONSENT_BUTTONS),
         )
         return []
 

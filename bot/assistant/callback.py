@@ -14,6 +14,7 @@ from bot.assistant import replies
 
 PRIVACY_STATEMENT = replies.text("callback.privacy")
 CONSENT_QUESTION = replies.text("callback.consent_question")
+CONSENT_BUTTONS = (replies.button("consent_yes", "/affirm"), replies.button("consent_no", "/deny"))
 QUESTIONS = {
     "callback_contact": replies.text("callback.ask_contact"),
     "callback_time": replies.text("callback.ask_time"),

@@ -32,6 +32,8 @@ ADVISER_BUTTON = replies.button("adviser", f"/{REQUEST_HUMAN_INTENT}")
 CALLBACK_BUTTON = replies.button("callback", "/request_callback")
 LEAVE_QUEUE_BUTTON = replies.button("leave_queue", "/stop")
 NO_THANKS_BUTTON = replies.button("no_thanks", "/deny")
+# The buttons the responder offers whatever the topic (an article's own is ``_topic_button``).
+FIXED_BUTTONS = (ADVISER_BUTTON, CALLBACK_BUTTON, LEAVE_QUEUE_BUTTON, NO_THANKS_BUTTON)
 FALLBACK_INTENT = "nlu_fallback"
 SMALLTALK_INTENTS = {"greet", "goodbye", "thanks", "bot_challenge", "affirm", "deny", "stop"}
 MISSES_BEFORE_ADVISER_FIRST = 2

@@ -10,9 +10,11 @@ caller sends is read before it is known to come from the platform:
    but never the body, and nothing reaches Rasa;
 4. a verified payload that is not what the platform documents: 400 (a short reason, no trace);
 5. each message, once (platforms retry, so their message ids are remembered for a while), goes to
-   Rasa as the parent's ``UserMessage``, unless the conversation is over ``SEN_RATE_LIMIT``
-   (bot.channels.limits): then the parent is told, once per window, to wait a moment (a reply for
-   every refused message would itself flood them, and each SMS costs), and Rasa never sees it.
+   Rasa as the parent's ``UserMessage`` (a "/" payload only if it is one of the assistant's
+   buttons, pressed or typed: bot.channels.payloads), unless the conversation is over
+   ``SEN_RATE_LIMIT`` (bot.channels.limits): then the parent is told, once per window, to wait
+   a moment (a reply for every refused message would itself flood them, and each SMS costs),
+   and Rasa never sees it.
 
 Replies go through an ``OutputChannel`` that knows the recipient from the conversation id alone
 (``telegram:<chat id>``, ``sms:p.<sealed number>``, ``whatsapp:p.…``, ``messenger:<PSID>``),
@@ -48,6 +50,7 @@ from bot.channels.limits import (
     shared_redis,
     window_limiter,
 )
+from bot.channels.payloads import message_text
 from bot.channels.trouble import handle_or_apologise
 from bot.contract import clean_text
 from bot.settings import load_settings
@@ -426,6 +429,7 @@ class WebhookInput(InputChannel):
     ever in credentials.yml."""
 
     platform = ""  # for people: "Telegram"
+    channel_payloads: frozenset[str] = frozenset()  # payloads the channel itself makes
 
     def __init__(self, settings: Any | None) -> None:
         self.settings = settings
@@ -559,8 +563,10 @@ class WebhookInput(InputChannel):
         self, request: Request, incoming: Incoming, output: OutputChannel
     ) -> UserMessage:
         """The parent's message for Rasa; a number answering numbered options becomes the
-        chosen button's payload, as if the parent had pressed it."""
-        text = clean_text(incoming.text or "")
+        chosen button's payload, as if the parent had pressed it. Typed or pressed, text starting
+        with "/" stays a payload only when it is one of the assistant's buttons' (or one of
+        ``channel_payloads``): bot.channels.payloads."""
+        text = message_text(clean_text(incoming.text or ""), self.channel_payloads)
         metadata: dict[str, Any] = {}
         if incoming.display:
             metadata["display"] = clean_text(incoming.display)[:MAX_DISPLAY_CHARS]

@@ -15,7 +15,8 @@ The id is random (144 bits) and the token is an HMAC over it and the time it was
 24 hours; renewing it keeps the conversation. A message whose token does not verify for its
 sender is refused with 403; a body over 64 KB with 413; a conversation over ``SEN_RATE_LIMIT``
 with 429 and a sentence to show the parent. The caller cannot choose the input channel or add
-metadata, as Rasa's channel allows.
+metadata, as Rasa's channel allows, and a message starting with "/" is taken as a button press only
+when it is one of the assistant's buttons (bot.channels.payloads).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.limits import MAX_REQUEST_BYTES, RATE_LIMITED, RATE_LIMITED_REPLY, rate_limiter
+from bot.channels.payloads import message_text
 from bot.channels.tokens import Tokens
 from bot.channels.trouble import handle_or_apologise
 from bot.contract import clean_text
@@ -108,7 +110,8 @@ class SignedRestInput(InputChannel):
                 retry = max(1, round(self.limiter.retry_after(sender)))
                 return _error(429, RATE_LIMITED, RATE_LIMITED_REPLY, **{"Retry-After": str(retry)})
             collector = CollectingOutputChannel()
-            message = UserMessage(clean_text(text), collector, sender, input_channel=CHANNEL)
+            text = message_text(clean_text(text))  # "/..." only for the assistant's buttons
+            message = UserMessage(text, collector, sender, input_channel=CHANNEL)
             try:
                 # Rasa silent (action server down) or failing (Redis, PostgreSQL): the replies
                 # are bot.channels.trouble's polite one.

@@ -181,6 +181,7 @@ def _command(text: str) -> str:
 
 class TelegramInput(WebhookInput):
     platform = "Telegram"
+    channel_payloads = frozenset(COMMANDS.values())
 
     @classmethod
     def name(cls) -> str:

@@ -44,6 +44,7 @@ from socketio import AsyncRedisManager, AsyncServer
 
 from bot.assistant import replies
 from bot.channels.limits import RATE_LIMITED, RATE_LIMITED_REPLY, rate_limiter
+from bot.channels.payloads import message_text
 from bot.channels.tokens import Tokens
 from bot.channels.trouble import handle_or_apologise
 from bot.contract import clean_text, message_id
@@ -258,7 +259,8 @@ class WidgetInput(InputChannel):
             if conversation is None:
                 return {"ok": False, "error": "session"}
             text = data.get("message") if isinstance(data, dict) else None
-            text = clean_text(text) if isinstance(text, str) else None
+            # "/..." is a button press only for the assistant's buttons (bot.channels.payloads)
+            text = message_text(clean_text(text)) if isinstance(text, str) else None
             if not isinstance(text, str) or not text.strip():
                 return {"ok": False, "error": "empty"}
             if len(text) > MAX_MESSAGE_CHARS:

@@ -423,6 +423,52 @@ def test_a_possible_risk_gets_the_answer_and_the_short_line_on_every_channel(par
     assert parent.servers.store.cases(conversation_id=parent.conversation) == []
 
 
+def test_typed_slash_payloads_are_read_as_words_on_every_channel(parent):
+    """Issue 16: Rasa reads "/intent{entities}" as that intent, so typed they must not act."""
+    for text in ("/safeguarding", '/request_human{"x":1}'):
+        sent = parent.say(text)
+        assert sent and SAFEGUARDING_REPLY not in texts(sent)
+        assert slots(parent.servers, parent.conversation)["route"] not in (
+            "safeguarding",
+            "escalate",
+        )
+    assert parent.servers.store.cases(conversation_id=parent.conversation) == []
+
+
+def test_the_adviser_button_still_hands_over_on_every_channel(parent):
+    answer = parent.say("what is a senco")[-1]
+    titles = button_titles(answer, parent.channel)
+    assert titles[-1] == "Talk to an adviser"
+    parent.press(answer, len(titles) - 1)  # a keyboard button, a quick reply, or its number
+    assert slots(parent.servers, parent.conversation)["route"] == "escalate"
+    [case] = parent.servers.store.cases(conversation_id=parent.conversation)
+    assert case.reason is Reason.PARENT_ASKED
+    adviser(parent.servers, "POST", f"/cases/{case.id}/close", {"outcome": "test"})
+
+
+def test_a_messenger_postback_of_the_adviser_button_hands_over(servers, platform):
+    """A postback (the page's persistent menu, say), as Meta documents messaging_postbacks."""
+    parent = Parent.new(servers, platform, "messenger")
+    number = next(_numbers)
+    now = int(time.time() * 1000)
+    event = {
+        "sender": {"id": parent.ident},
+        "recipient": {"id": "1357"},
+        "timestamp": now,
+        "postback": {
+            "mid": f"m_{number}",
+            "title": "Talk to an adviser",
+            "payload": "/request_human",
+        },
+    }
+    body = {"object": "page", "entry": [{"id": "1357", "time": now, "messaging": [event]}]}
+    assert post_messenger(servers, body, FB_SECRET).status_code == 200
+    assert slots(servers, parent.conversation)["route"] == "escalate"
+    [case] = servers.store.cases(conversation_id=parent.conversation)
+    assert case.reason is Reason.PARENT_ASKED
+    adviser(servers, "POST", f"/cases/{case.id}/close", {"outcome": "test"})
+
+
 # --- the hand-off ----------------------------------------------------------------------------
 LONG_ADVISER_MESSAGE = " ".join(
     ["Thanks for waiting, I have read what you wrote about your son's reading."]

@@ -214,6 +214,61 @@ def test_a_risk_inside_an_ordinary_question_gets_the_safeguarding_reply(servers)
     assert found["safety_note"] is False
 
 
+# --- typed payloads (issue 16): Rasa reads "/intent{entities}" as that intent, skipping the NLU
+def widget_say(servers, text: str) -> tuple[str, list[dict]]:
+    parent = SocketParent(servers.url).connect()
+    try:
+        parent.messages()  # the introduction
+        parent.say(text)
+        answers = parent.messages()
+        assert parent.acks.get(timeout=5) == {"ok": True}
+    finally:
+        parent.close()
+    return parent.session_id, answers
+
+
+@pytest.mark.parametrize("channel", ["rest", "widget"])
+def test_a_typed_safeguarding_payload_is_read_as_words_and_opens_no_case(servers, channel):
+    send = say if channel == "rest" else widget_say
+    sender, messages = send(servers, "/safeguarding")
+    assert messages, "the parent is answered"
+    assert SAFEGUARDING_REPLY not in [m.get("text") for m in messages]
+    assert slots(servers, sender)["route"] != "safeguarding"
+    assert cases(servers).cases(conversation_id=sender) == []
+
+
+@pytest.mark.parametrize("channel", ["rest", "widget"])
+def test_a_typed_intent_with_entities_is_not_a_hand_off(servers, channel):
+    send = say if channel == "rest" else widget_say
+    sender, messages = send(servers, '/request_human{"x":1}')
+    assert messages, "the parent is answered"
+    assert slots(servers, sender)["route"] != "escalate"
+    assert cases(servers).cases(conversation_id=sender) == []
+
+
+def test_the_adviser_button_under_an_answer_still_hands_over_on_rest_and_widget(servers):
+    sender, messages = say(servers, "what is a senco")
+    button = messages[-1]["buttons"][-1]
+    assert button["payload"] == "/request_human"
+    say(servers, button["payload"], sender)
+    assert slots(servers, sender)["route"] == "escalate"
+    [case] = cases(servers).cases(conversation_id=sender)
+    assert case.reason is Reason.PARENT_ASKED
+
+    parent = SocketParent(servers.url).connect()
+    try:
+        parent.messages()
+        parent.say("what is a senco")
+        button = parent.messages()[-1]["buttons"][-1]
+        parent.say(button["payload"], display=button["title"])
+        handed = parent.messages()
+    finally:
+        parent.close()
+    assert handed and slots(servers, parent.session_id)["route"] == "escalate"
+    [case] = cases(servers).cases(conversation_id=parent.session_id)
+    assert case.reason is Reason.PARENT_ASKED and case.channel == "widget"
+
+
 @pytest.mark.parametrize(
     "text",
     [

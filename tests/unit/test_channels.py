@@ -811,6 +811,98 @@ def test_messenger_answers_with_quick_replies_and_the_full_titles_numbered(webho
     assert webhooks.agent.messages[1].metadata == {"display": "Meetings with the…"}
 
 
+# Typed, these would skip the NLU: Rasa reads "/intent{entities}" as that intent (issue 16).
+TYPED_PAYLOADS = ["/safeguarding", '/request_human{"x":1}', "//safeguarding", "/request_human now"]
+READ_AS = ["safeguarding", 'request_human{"x":1}', "safeguarding", "request_human now"]
+
+
+def test_typed_slash_messages_reach_rasa_as_words_on_every_platform(webhooks):
+    for number, text in enumerate(TYPED_PAYLOADS):
+        assert post_telegram(webhooks.url, telegram_update(200 + number, text)).ok
+        assert post_twilio(webhooks.url, sms(text, sid=f"SM2{number}")).ok
+        event = messenger_event({"mid": f"m.2{number}", "text": text})
+        assert post_messenger(webhooks.url, event).ok
+    by_channel: dict[str, list[str]] = {}
+    for message in webhooks.agent.messages:
+        by_channel.setdefault(message.input_channel, []).append(message.text)
+    assert by_channel == {"telegram": READ_AS, "twilio": READ_AS, "messenger": READ_AS}
+    # The assistant's own buttons' payloads, typed, stay what they are, and /start is a greeting.
+    assert post_telegram(webhooks.url, telegram_update(210, "/request_human")).ok
+    assert post_twilio(webhooks.url, sms("/kb_senco", sid="SM30")).ok
+    assert post_telegram(webhooks.url, telegram_update(211, "/start")).ok
+    assert [m.text for m in webhooks.agent.messages[-3:]] == [
+        "/request_human",
+        "/kb_senco",
+        "/greet",
+    ]
+
+
+def telegram_press(update_id: int, data: str, title: str) -> dict:
+    """A callback_query as the Bot API documents it: the button's data, the parent who pressed
+    it, and the bot's own message it sat under."""
+    keyboard = {"inline_keyboard": [[{"text": title, "callback_data": data}]]}
+    return {
+        "update_id": update_id,
+        "callback_query": {
+            "id": f"43{update_id}bfdwdsb323b2d9",
+            "chat_instance": "-1",
+            "data": data,
+            "from": {"id": 42, "is_bot": False, "first_name": "Alex", "language_code": "en"},
+            "message": {
+                "message_id": update_id,
+                "from": BOT_USER,
+                "date": 1,
+                "chat": {"id": 42, "first_name": "Alex", "type": "private"},
+                "text": "An answer.",
+                "reply_markup": keyboard,
+            },
+        },
+    }
+
+
+def messenger_postback(mid: str, payload: str, title: str, psid: str = "24680") -> dict:
+    """A messaging_postbacks event as Meta documents it (a postback button, the Get Started
+    button or a persistent menu item)."""
+    return {
+        "object": "page",
+        "entry": [
+            {
+                "id": "1357",
+                "time": 1458692752478,
+                "messaging": [
+                    {
+                        "sender": {"id": psid},
+                        "recipient": {"id": "1357"},
+                        "timestamp": 1458692752478,
+                        "postback": {"mid": mid, "title": title, "payload": payload},
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def test_button_presses_are_kept_only_for_the_assistants_own_buttons(webhooks):
+    assert post_telegram(
+        webhooks.url, telegram_press(300, "/request_human", "Talk to an adviser")
+    ).ok
+    assert post_telegram(webhooks.url, telegram_press(301, "/safeguarding", "Help")).ok
+    postback = messenger_postback("m_300", "/request_human", "Talk to an adviser")
+    assert post_messenger(webhooks.url, postback).ok
+    assert post_messenger(webhooks.url, messenger_postback("m_301", '/stop{"a":1}', "Stop")).ok
+    quick = {"mid": "m_302", "text": "Help", "quick_reply": {"payload": "/safeguarding"}}
+    assert post_messenger(webhooks.url, messenger_event(quick)).ok
+    assert [
+        (m.input_channel, m.text, m.metadata.get("display")) for m in webhooks.agent.messages
+    ] == [
+        ("telegram", "/request_human", "Talk to an adviser"),
+        ("telegram", "safeguarding", "Help"),
+        ("messenger", "/request_human", "Talk to an adviser"),
+        ("messenger", 'stop{"a":1}', "Stop"),
+        ("messenger", "safeguarding", "Help"),
+    ]
+
+
 def test_a_message_rasa_fails_on_still_gets_200_and_the_parent_a_note(webhooks, platform, caplog):
     webhooks.agent.fail = True
     reply = post_twilio(webhooks.url, sms("hello", sid="SM30"))

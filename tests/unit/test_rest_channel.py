@@ -122,3 +122,15 @@ def test_a_conversation_over_its_rate_limit_gets_429_and_a_clear_sentence(rest) 
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
     assert send(rest, {**other, "message": "hello"}).status_code == 200
     assert [m.text for m in rest.agent.messages] == ["one", "two", "three", "hello"]
+
+
+def test_only_the_assistants_button_payloads_reach_rasa_as_payloads(rest) -> None:
+    for text in ["/safeguarding", '/request_human{"x":1}', " /request_human ", "/kb_senco", "/x"]:
+        assert send(rest, {**session(rest), "message": text}).status_code == 200
+    assert [m.text for m in rest.agent.messages] == [
+        "safeguarding",
+        'request_human{"x":1}',
+        "/request_human",
+        "/kb_senco",
+        "x",
+    ]
