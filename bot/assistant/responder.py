@@ -40,7 +40,7 @@ MISSES_BEFORE_ADVISER_FIRST = 2
 BEYOND_PREFIX = "beyond:"
 # The beyond-guidance topics' share of the classifier's belief that sends a question to an
 # adviser, and the least confidence that answers from the likeliest article (dev split).
-BEYOND_SHARE = 0.4
+BEYOND_SHARE = 0.45
 ANSWER_MIN = 0.2
 # A part of a longer message counts as a topic of its own from this confidence (dev split).
 PART_THRESHOLD = 0.2
