@@ -31,6 +31,10 @@ REQUEST_HUMAN_INTENT = "request_human"
 
 ARTICLE_INTENT_PREFIX = "kb_"
 
+# The header in which Rasa (bot.plugins.rasa_run) sends the action server its shared secret
+# (bot.settings.actions_secret); the action server (actions.server) refuses calls without it.
+ACTIONS_SECRET_HEADER = "X-SEN-Actions-Secret"
+
 # Slots the actions set after every bot turn (the contract: docs/architecture.md).
 SLOT_ROUTE = "route"
 SLOT_KB_ARTICLE = "kb_article"

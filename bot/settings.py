@@ -66,11 +66,22 @@ class ActionsConfig:
             "str",
             "127.0.0.1",
             "actions.server",
-            "the interface the action server listens on (it has no authentication)",
+            "the interface the action server listens on",
         )
     )
     port: int = _doc(
         Variable("SEN_ACTIONS_PORT", "int", "5055", "actions.server", "the action server's port")
+    )
+    secret: str | None = _doc(
+        Variable(
+            "SEN_ACTIONS_SECRET",
+            "str",
+            "made once in $SEN_DATA_DIR/actions-secret",
+            "actions.server, bot.plugins.rasa_run",
+            "Rasa sends it to the action server, which refuses any call without it (401); "
+            "required when the action server listens off loopback",
+        ),
+        secret=True,
     )
 
 
@@ -631,6 +642,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         actions=ActionsConfig(
             host=_raw(env, "SEN_ACTIONS_HOST") or "127.0.0.1",
             port=_cast(env, "SEN_ACTIONS_PORT", int, 5055, whole),
+            secret=_raw(env, "SEN_ACTIONS_SECRET"),
         ),
         web=WebConfig(
             port=_cast(env, "SEN_WEB_PORT", int, 5080, whole),
@@ -707,6 +719,13 @@ def jwt_secret(data_dir: Path, settings: Settings | None = None) -> str:
     kept in the data folder (0600)."""
     given = (settings or load_settings()).rasa_jwt_secret
     return given or stored_secret(data_dir, "rasa-jwt-secret")
+
+
+def actions_secret(data_dir: Path, settings: Settings | None = None) -> str:
+    """The secret Rasa sends the action server in ``bot.contract.ACTIONS_SECRET_HEADER``:
+    SEN_ACTIONS_SECRET, or one made once and kept in the data folder (0600)."""
+    given = (settings or load_settings()).actions.secret
+    return given or stored_secret(data_dir, "actions-secret")
 
 
 # --- the documentation -------------------------------------------------------------------------

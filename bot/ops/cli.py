@@ -144,15 +144,19 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def shell(args: argparse.Namespace) -> int:
-    from bot.ops.servers import VENV_BIN, private_child, rasa_env
+    from bot.ops.servers import private_child, rasa_env
+    from bot.settings import actions_secret
 
     _need_model()
     log = ROOT / "var" / "logs" / "actions.log"
     log.parent.mkdir(parents=True, exist_ok=True)
+    # The action server refuses calls without this secret; `rasa shell` through
+    # bot.plugins.rasa_run sends it.
+    env = rasa_env({"SEN_ACTIONS_SECRET": actions_secret(load_settings().data_dir)})
     actions = subprocess.Popen(
         [sys.executable, "-m", "actions.server"],
         cwd=ROOT,
-        env=rasa_env(),
+        env=env,
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         preexec_fn=private_child,
@@ -160,7 +164,9 @@ def shell(args: argparse.Namespace) -> int:
     try:
         return subprocess.call(
             [
-                str(VENV_BIN / "rasa"),
+                sys.executable,
+                "-m",
+                "bot.plugins.rasa_run",
                 "shell",
                 "--model",
                 str(MODEL),
@@ -168,7 +174,7 @@ def shell(args: argparse.Namespace) -> int:
                 "endpoints.yml",
             ],
             cwd=ROOT,
-            env=rasa_env(),
+            env=env,
             preexec_fn=private_child,
         )
     finally:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bot.cases.rasa_client import api_headers
 from bot.channels.limits import MAX_REQUEST_BYTES
-from bot.settings import ROOT, jwt_secret, load_settings
+from bot.settings import ROOT, actions_secret, jwt_secret, load_settings
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -148,6 +148,11 @@ class Servers:
     def jwt_secret(self) -> str:
         return jwt_secret(self.data_dir)
 
+    @property
+    def actions_secret(self) -> str:
+        """What Rasa sends the action server, which refuses calls without it."""
+        return actions_secret(self.data_dir)
+
     def api_headers(self) -> dict[str, str]:
         """Authenticates one request to Rasa's HTTP API (a JWT valid for five minutes)."""
         return api_headers(self.jwt_secret)
@@ -196,10 +201,13 @@ class Servers:
             self.processes.append(process)
             waits.append((health, process, log_path, secret))
 
+        # The action server refuses calls without this secret; Rasa sends it (bot.plugins.rasa_run).
+        to_actions = {"SEN_ACTIONS_SECRET": self.actions_secret}
         launch(
             "actions",
             [sys.executable, "-m", "actions.server", "--port", str(self.actions_port)],
             f"http://127.0.0.1:{self.actions_port}/health",
+            to_actions,
         )
         launch(
             "rasa",
@@ -224,6 +232,7 @@ class Servers:
             {
                 "SANIC_REQUEST_MAX_SIZE": str(MAX_REQUEST_BYTES),
                 "SEN_RASA_JWT_SECRET": self.jwt_secret,
+                **to_actions,
             },
             secret=self.jwt_secret,
         )

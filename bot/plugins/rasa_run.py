@@ -9,6 +9,12 @@ the second for three minutes more). It also answers a JWT that PyJWT can't even 
 algorithm (``alg: none``, say) with 401, as every other bad JWT is answered: sanic-jwt lets that
 exception through, and Rasa would answer 500 with a stack trace in its log.
 
+It sends the action server its shared secret (``bot.settings.actions_secret``, in the
+``bot.contract.ACTIONS_SECRET_HEADER`` header) with every call, whichever endpoints file names the
+action server: the secret is added to the action endpoint as Rasa reads it, so it is never
+written into an endpoints file. ``python -m bot.plugins.rasa_run shell ...`` is ``rasa shell``
+with only this change (``make shell``).
+
 And it checks the action server's reply against Rasa's response schema with a validator built
 once: Rasa calls ``jsonschema.validate()`` for every reply, which first checks the schema itself
 against JSON Schema's meta-schema, and that took about 45% of the Rasa server's CPU per message
@@ -22,7 +28,8 @@ import sys
 from typing import Any
 
 from bot.cases.rasa_client import JWT_METHOD
-from bot.settings import load_settings
+from bot.contract import ACTIONS_SECRET_HEADER
+from bot.settings import actions_secret, load_settings
 
 
 def bearer_token(header: str | None) -> str | None:
@@ -82,6 +89,26 @@ def _refuse_unreadable_jwts() -> None:
     server.create_app = create_app_refusing_bad_jwts
 
 
+def _send_actions_secret(secret: str) -> None:
+    """Every action endpoint Rasa reads from an endpoints file sends ``secret`` in a header (an
+    EndpointConfig's ``headers`` go with every request; its ``token`` would go in the URL)."""
+    from rasa.core.utils import AvailableEndpoints
+
+    read = AvailableEndpoints.read_endpoints.__func__  # type: ignore[attr-defined]
+    if getattr(read, "sends_actions_secret", False):
+        return
+
+    @functools.wraps(read)
+    def read_endpoints(cls: type, endpoint_file: str) -> Any:
+        endpoints = read(cls, endpoint_file)
+        if endpoints.action is not None:
+            endpoints.action.headers = {**endpoints.action.headers, ACTIONS_SECRET_HEADER: secret}
+        return endpoints
+
+    read_endpoints.sends_actions_secret = True  # type: ignore[attr-defined]
+    AvailableEndpoints.read_endpoints = classmethod(read_endpoints)  # type: ignore[assignment]
+
+
 def _check_action_schema_once() -> None:
     """Replies that pass Rasa's schema are accepted by a validator built once; a reply that fails
     it goes to Rasa's own method, so the error and its message are exactly Rasa's."""
@@ -107,12 +134,20 @@ def _check_action_schema_once() -> None:
 
 
 def main() -> None:
-    secret = load_settings().rasa_jwt_secret
-    if not secret:
-        sys.exit("SEN_RASA_JWT_SECRET is not set: Rasa's HTTP API would have no authentication.")
-    sys.argv = ["rasa", "run", *sys.argv[1:], f"--jwt-secret={secret}", "--jwt-method", JWT_METHOD]
-    _refuse_unreadable_jwts()
+    settings = load_settings()
+    _send_actions_secret(actions_secret(settings.data_dir, settings))
     _check_action_schema_once()
+    if sys.argv[1:2] == ["shell"]:  # a terminal chat: no HTTP API
+        sys.argv = ["rasa", *sys.argv[1:]]
+    else:
+        secret = settings.rasa_jwt_secret
+        if not secret:
+            sys.exit(
+                "SEN_RASA_JWT_SECRET is not set: Rasa's HTTP API would have no authentication."
+            )
+        sys.argv = ["rasa", "run", *sys.argv[1:], f"--jwt-secret={secret}"]
+        sys.argv += ["--jwt-method", JWT_METHOD]
+        _refuse_unreadable_jwts()
     from rasa.__main__ import main as rasa_main
 
     sys.exit(rasa_main())

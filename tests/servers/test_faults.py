@@ -143,7 +143,8 @@ def test_with_the_action_server_down_the_parent_is_answered_politely_until_it_is
         log = log_path.open("w")
         again = subprocess.Popen(
             [sys.executable, "-m", "actions.server", "--port", str(ACTIONS_PORT)], cwd=ROOT,
-            env=rasa_env({"SEN_DATA_DIR": str(rasa.data_dir), **rasa.extra_env}), stdout=log,
+            env=rasa_env({"SEN_DATA_DIR": str(rasa.data_dir), **rasa.extra_env,
+                          "SEN_ACTIONS_SECRET": rasa.actions_secret}), stdout=log,
             stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
         )  # fmt: skip
         rasa.processes[0] = again  # stopped with the others

@@ -2,7 +2,8 @@
 adviser API, started as `make run` starts them): a test per rule, which fails if it is broken.
 
 - Rasa's HTTP API takes only a valid JWT in the Authorization header; no CORS origin is allowed.
-- The action server (and every other server) can't be reached on a non-loopback address.
+- The action server (and every other server) can't be reached on a non-loopback address, and
+  the action server runs nothing for a caller without the shared secret Rasa sends.
 - The REST channel writes only into conversations the server issued to the caller.
 - Bodies over 64 KB get 413; a conversation over its rate limit is told clearly to wait.
 - Rasa's telemetry is off in the server's environment.
@@ -24,7 +25,9 @@ import jwt
 import pytest
 
 from bot.cases.rasa_client import api_jwt
+from bot.cases.store import CaseStore
 from bot.channels.limits import RATE_LIMITED_REPLY
+from bot.contract import ACTIONS_SECRET_HEADER
 from bot.ops.servers import Servers, rasa_env
 from tests.helpers.ports import free_ports
 from tests.helpers.socketio_parent import SocketParent
@@ -43,8 +46,9 @@ def servers(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("security-data")
     extra = {"SEN_RATE_LIMIT": f"{RATE}/60"}
     with Servers(
-        MODEL, RASA_PORT, ACTIONS_PORT, ADVISER_PORT, data_dir=data_dir, extra_env=extra
-    ) as s:
+        MODEL, RASA_PORT, ACTIONS_PORT, ADVISER_PORT, data_dir=data_dir, extra_env=extra,
+        log_dir=tmp_path_factory.mktemp("security-logs"),
+    ) as s:  # fmt: skip
         yield s
 
 
@@ -173,6 +177,80 @@ def test_the_action_server_and_the_others_cannot_be_reached_off_loopback(servers
         assert connect_error("127.0.0.1", port) == 0, "the server is up on loopback"
         for address in addresses:
             assert connect_error(address, port) == errno.ECONNREFUSED, (address, port)
+
+
+# --- the action server: only for Rasa, which sends the shared secret ----------------------------
+def callback_action_call(sender: str) -> dict:
+    """The body Rasa itself posts to the action server (RemoteAction's own format, Rasa's
+    tracker and our domain) to store a consented call-back request for ``sender``."""
+    from rasa.core.actions.action import RemoteAction
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import ActionExecuted, SlotSet, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    domain = Domain.load(str(ROOT / "domain.yml"))
+    slots = {
+        "callback_contact": "07700900123",
+        "callback_time": "after 3pm",
+        "callback_name": "Jo",
+        "callback_consent": True,
+    }
+    events = [
+        ActionExecuted("action_listen"),
+        UserUttered("yes", {"name": "affirm", "confidence": 0.97}),
+        *[SlotSet(name, value) for name, value in slots.items()],
+    ]
+    tracker = DialogueStateTracker.from_events(sender, events, domain.slots)
+    return RemoteAction("action_submit_callback", None)._action_call_format(tracker, domain)
+
+
+def call_actions(path: str, body: dict | None, headers: dict | None = None) -> tuple[int, object]:
+    data = None if body is None else json.dumps(body).encode()
+    call = urllib.request.Request(
+        f"http://127.0.0.1:{ACTIONS_PORT}{path}",
+        data=data,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+    try:
+        with urllib.request.urlopen(call, timeout=60) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def test_the_action_server_runs_nothing_for_a_caller_without_the_secret(servers):
+    """Any local process could post to the action server and store a call-back request (or read
+    answers): only a caller with Rasa's shared secret is served."""
+    cases = CaseStore(f"sqlite:///{servers.data_dir / 'handoff.db'}")
+    body = callback_action_call("intruder")
+    wrong = servers.actions_secret[:-1] + ("x" if servers.actions_secret[-1] != "x" else "y")
+    for headers in ({}, {ACTIONS_SECRET_HEADER: wrong}, {ACTIONS_SECRET_HEADER: ""}):
+        status, reply = call_actions("/webhook", body, headers)
+        assert (status, reply) == (401, {"error": "not authenticated"}), headers
+        assert call_actions("/actions", None, headers)[0] == 401
+    assert cases.open_case_for("intruder") is None
+    assert call_actions("/health", None) == (200, {"status": "ok"})  # probes need no secret
+
+    status, reply = call_actions("/webhook", body, {ACTIONS_SECRET_HEADER: servers.actions_secret})
+    assert status == 200, reply
+    case = cases.open_case_for("intruder")
+    assert case is not None and case.reference in reply["responses"][0]["text"]
+    assert "Traceback" not in (servers.log_dir / "actions.log").read_text()
+
+
+def test_rasa_sends_the_action_server_its_secret_and_no_secret_is_on_a_command_line(servers):
+    session = request(servers, "/webhooks/rest/session", b"")[2]
+    status, _, replies = request(
+        servers, "/webhooks/rest/webhook", {**session, "message": "what does a senco do"}
+    )
+    assert status == 200, replies
+    assert any("Source: SEN Support guidance" in r.get("text", "") for r in replies), replies
+    for process in servers.processes:
+        command = Path(f"/proc/{process.pid}/cmdline").read_bytes().decode()
+        assert servers.actions_secret not in command
+    secret_file = servers.data_dir / "actions-secret"
+    if secret_file.exists():
+        assert secret_file.stat().st_mode & 0o777 == 0o600
 
 
 # --- the REST channel: server-issued, signed ids -----------------------------------------------

@@ -1,7 +1,12 @@
-"""bot.plugins.rasa_run's change to how Rasa checks the action server's replies: the same verdicts
-and errors as Rasa's own check, without checking Rasa's constant schema again for every reply."""
+"""bot.plugins.rasa_run's changes to how Rasa talks to the action server: it checks the replies
+with the same verdicts and errors as Rasa's own check, without checking Rasa's constant schema
+again for every reply, and it sends the action server's shared secret with every call."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -9,7 +14,10 @@ from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
 from rasa.utils.endpoints import EndpointConfig
 
+from bot.ops.servers import rasa_env
 from bot.plugins import rasa_run
+
+ROOT = Path(__file__).resolve().parents[2]
 
 GOOD_REPLIES = [
     {"events": [], "responses": []},
@@ -102,3 +110,51 @@ def test_a_bearer_jwt_must_carry_an_expiry_that_has_not_passed():
     assert unexpired("not a jwt"), "left to sanic-jwt, which refuses it"
     assert bearer_token("Bearer abc") == "abc" and bearer_token("Basic abc") is None
     assert bearer_token(None) is None
+
+
+# --- the action server's shared secret ---------------------------------------------------------
+@pytest.fixture
+def sending_secret():
+    from rasa.core.utils import AvailableEndpoints
+
+    rasa_read = AvailableEndpoints.__dict__["read_endpoints"]
+    rasa_run._send_actions_secret("the-shared-secret")
+    yield
+    AvailableEndpoints.read_endpoints = rasa_read
+
+
+def endpoint_files(tmp_path):
+    from bot.ops.servers import write_endpoints
+    from bot.production.profile import ProductionProfile
+
+    url = "http://127.0.0.1:5055/webhook"
+    yield ROOT / "endpoints.yml"  # make run, make shell
+    yield write_endpoints(tmp_path, 5055, tmp_path)  # the server tests, the benchmark
+    yield ProductionProfile.from_env({}).write_endpoints(tmp_path, url)  # cluster, Procfile
+
+
+def test_every_endpoints_file_has_rasa_send_the_action_server_its_secret(sending_secret, tmp_path):
+    """The action server refuses calls without the secret: whichever endpoints file Rasa is
+    started with, its calls to the action server carry it (and the file holds no secret)."""
+    from rasa.core.utils import AvailableEndpoints
+
+    from bot.contract import ACTIONS_SECRET_HEADER
+
+    for path in endpoint_files(tmp_path):
+        assert "the-shared-secret" not in path.read_text()
+        action = AvailableEndpoints.read_endpoints(str(path)).action
+        assert action.headers == {ACTIONS_SECRET_HEADER: "the-shared-secret"}, path
+        assert not action.token, "a token would go in the URL (and access logs)"
+    rasa_run._send_actions_secret("another")  # installed once: the first secret stays
+    action = AvailableEndpoints.read_endpoints(str(ROOT / "endpoints.yml")).action
+    assert action.headers[ACTIONS_SECRET_HEADER] == "the-shared-secret"
+
+
+def test_the_action_server_will_not_listen_off_loopback_without_a_given_secret(tmp_path):
+    """Off loopback, Rasa runs elsewhere and can't share a secret made in this data folder."""
+    env = rasa_env({"SEN_DATA_DIR": str(tmp_path)})
+    env.pop("SEN_ACTIONS_SECRET", None)
+    command = [sys.executable, "-m", "actions.server", "--host", "0.0.0.0", "--port", "1"]
+    ended = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert ended.returncode == 1
+    assert "set SEN_ACTIONS_SECRET" in ended.stderr
