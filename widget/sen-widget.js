@@ -253,14 +253,21 @@
   }
 
   function feedbackGroup(message) {
+    // Feedback is taken once per answer (the server keeps the first choice): after it, both
+    // buttons show the choice and do nothing more.
     var labelId = "senw-fb-" + message.id;
     var yes = el("button", { type: "button", class: "senw-chip", "aria-pressed": "false", text: "Yes" });
     var no = el("button", { type: "button", class: "senw-chip", "aria-pressed": "false", text: "No" });
+    var given = false;
     function show(helpful) {
+      given = true;
       yes.setAttribute("aria-pressed", helpful === true ? "true" : "false");
       no.setAttribute("aria-pressed", helpful === false ? "true" : "false");
+      yes.setAttribute("aria-disabled", "true");
+      no.setAttribute("aria-disabled", "true");
     }
     function give(helpful) {
+      if (given) return;
       withSession(function () {
         state.socket.emit(
           "feedback",
@@ -269,6 +276,9 @@
             if (ack && ack.ok) {
               show(helpful);
               flash("Thank you for your feedback.");
+            } else if (ack && ack.error === "already_given") {
+              if (typeof ack.helpful === "boolean") show(ack.helpful);
+              flash("Your feedback on this answer was already saved.");
             } else {
               flash("Sorry, your feedback couldn't be saved. Please try again.");
             }

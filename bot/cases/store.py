@@ -73,7 +73,7 @@ advisers_table = sa.Table(
     sa.Column("available", sa.Boolean, nullable=False, default=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
-# "Was this helpful?" under an answer: one row per answer message, the parent's latest choice.
+# "Was this helpful?" under an answer: one row per answer message, the parent's first choice.
 feedback_table = sa.Table(
     "answer_feedback",
     _metadata,
@@ -335,23 +335,24 @@ class CaseStore:
     # --- feedback on answers ----------------------------------------------------------------
     def record_feedback(
         self, conversation_id: str, message_id: str, article: str, helpful: bool
-    ) -> None:
-        """Store the parent's answer to "Was this helpful?"; a change of mind replaces it."""
-        key = (feedback_table.c.conversation_id == conversation_id) & (
-            feedback_table.c.message_id == message_id
-        )
-        values = {"article": article, "helpful": helpful, "created_at": _now()}
-        with self.engine.begin() as db:
-            if db.execute(feedback_table.update().where(key).values(**values)).rowcount == 0:
-                try:
-                    with db.begin_nested():
-                        db.execute(
-                            feedback_table.insert().values(
-                                conversation_id=conversation_id, message_id=message_id, **values
-                            )
-                        )
-                except sa.exc.IntegrityError:  # a second click inserted it a moment ago
-                    db.execute(feedback_table.update().where(key).values(**values))
+    ) -> bool:
+        """Store the parent's answer to "Was this helpful?", once per answer message: False,
+        and nothing changed, when that message already has feedback (the first choice stands;
+        the primary key decides between two clicks at once, on any instance)."""
+        try:
+            with self.engine.begin() as db:
+                db.execute(
+                    feedback_table.insert().values(
+                        conversation_id=conversation_id,
+                        message_id=message_id,
+                        article=article,
+                        helpful=helpful,
+                        created_at=_now(),
+                    )
+                )
+        except sa.exc.IntegrityError:
+            return False
+        return True
 
     def feedback_for(self, conversation_id: str) -> dict[str, bool]:
         """Message id -> helpful, for one conversation."""

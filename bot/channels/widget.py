@@ -17,8 +17,14 @@ Events (socket.io path ``/socket.io``):
 ``error`` is ``session`` (get a new session), ``empty``, ``too_long`` or ``rate_limited`` (over
 ``SEN_RATE_LIMIT`` for this conversation, bot.channels.limits; the ack also carries the sentence to
 show).
-| ``feedback`` | ``{token, message_id, article, helpful}`` | ack ``{ok, error?}`` |
+| ``feedback`` | ``{token, message_id, article?, helpful}`` | ack ``{ok, error?, helpful?}`` |
 | ``queue_status`` | ``{token}`` | ack ``{status, position?, adviser?, reference?}`` |
+
+Feedback is taken only for an answer (a bot message with an article) that this conversation's
+tracker holds, and once: ``error`` is ``invalid`` (a field missing, of the wrong type or size, or
+one the widget never sends; an article other than the answer's), ``unknown_message`` (no answer
+with that id in this conversation), ``already_given`` (with the ``helpful`` that stands) or
+``server``.
 
 From the server: ``bot_uttered`` ``{id, from: bot|adviser, name?, text, buttons, article?,
 timestamp}``, ``typing`` ``{on}``, ``history`` ``{messages}``. Message ids are derived from the
@@ -37,6 +43,7 @@ from typing import Any
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from rasa.core.channels.socketio import SocketBlueprint
+from rasa.core.lock_store import LockError
 from sanic import Sanic
 from sanic.request import Request
 from sanic.response import HTTPResponse, json
@@ -57,6 +64,8 @@ MAX_MESSAGE_CHARS = 4000
 MAX_DISPLAY_CHARS = 200
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _ARTICLE_ID = re.compile(r"^[a-z0-9-]{1,64}$")
+_MESSAGE_ID = re.compile(r"^[0-9a-f]{16}$")  # bot.contract.message_id
+FEEDBACK_FIELDS = frozenset({"token", "message_id", "article", "helpful"})
 
 
 # --- messages --------------------------------------------------------------------------------
@@ -122,15 +131,48 @@ def history(events: list[dict], feedback: dict[str, bool] | None = None) -> list
                 }
             )
         elif kind == "bot":
-            message = {**(event.get("data") or {}), **(event.get("metadata") or {})}
-            message.update(text=event.get("text"), timestamp=event.get("timestamp"))
-            payload = bot_payload(message)
+            payload = _bot_event_payload(event)
             if payload is None:
                 continue
             if payload["id"] in feedback:
                 payload["helpful"] = feedback[payload["id"]]
             messages.append(payload)
     return messages
+
+
+def _bot_event_payload(event: dict) -> dict | None:
+    """What the widget was sent for a bot event of the tracker (as a dict)."""
+    message = {**(event.get("data") or {}), **(event.get("metadata") or {})}
+    message.update(text=event.get("text"), timestamp=event.get("timestamp"))
+    return bot_payload(message)
+
+
+def answer_article(events: list[dict], message: str) -> str | None:
+    """The article of the answer with id ``message`` among a conversation's events, or None
+    when no answer of theirs has that id (an adviser's message, the introduction and other
+    messages without an article are not answers)."""
+    for event in events:
+        if event.get("event") != "bot":
+            continue
+        payload = _bot_event_payload(event)
+        if payload is not None and payload["id"] == message and payload["from"] == "bot":
+            return payload.get("article")
+    return None
+
+
+def feedback_request(data: object) -> tuple[str, str | None, bool] | None:
+    """``(message_id, article or None, helpful)`` from a ``feedback`` event's data, or None when
+    it is not what the widget sends: only its fields, each of its type and size."""
+    if not isinstance(data, dict) or not set(data) <= FEEDBACK_FIELDS:
+        return None
+    message, article, helpful = data.get("message_id"), data.get("article"), data.get("helpful")
+    if not isinstance(message, str) or not _MESSAGE_ID.match(message):
+        return None
+    if article is not None and not (isinstance(article, str) and _ARTICLE_ID.match(article)):
+        return None
+    if not isinstance(helpful, bool):
+        return None
+    return message, article, helpful
 
 
 # --- the output channel ----------------------------------------------------------------------
@@ -152,13 +194,6 @@ class WidgetOutput(OutputChannel):
 
 
 # --- the input channel -----------------------------------------------------------------------
-@lru_cache(maxsize=1)
-def _article_ids() -> frozenset[str]:
-    from bot.assistant.knowledge import expected_article_ids
-
-    return frozenset(expected_article_ids() or ())
-
-
 @lru_cache(maxsize=1)
 def _case_store():
     from bot.cases.store import CaseStore
@@ -304,21 +339,17 @@ class WidgetInput(InputChannel):
             conversation = conversation_of(data)
             if conversation is None:
                 return {"ok": False, "error": "session"}
-            message, article = data.get("message_id"), data.get("article")
-            helpful = data.get("helpful")
-            if (
-                not isinstance(message, str)
-                or not re.fullmatch(r"[0-9a-f]{16}", message)
-                or not isinstance(article, str)
-                or not _ARTICLE_ID.match(article)
-                or article not in _article_ids()
-                or not isinstance(helpful, bool)
-            ):
+            request = feedback_request(data)
+            if request is None:
                 return {"ok": False, "error": "invalid"}
-            await asyncio.to_thread(
-                _case_store().record_feedback, conversation, message, article, helpful
-            )
-            return {"ok": True}
+            try:
+                return await self._feedback(blueprint.ctx.app, conversation, *request)
+            except LockError:  # the conversation stayed busy: the widget says "try again"
+                logger.warning("Widget feedback: the conversation's lock was not released")
+                return {"ok": False, "error": "server"}
+            except Exception:  # the tracker store or the case store failed: not the parent's doing
+                logger.exception("Widget feedback could not be checked or stored")
+                return {"ok": False, "error": "server"}
 
         @sio.on("queue_status")
         async def queue_status(sid: str, data: object = None) -> dict:
@@ -337,6 +368,37 @@ class WidgetInput(InputChannel):
         async with agent.lock_store.lock(conversation):
             tracker = await agent.processor.fetch_tracker_and_update_session(conversation, output)
             await agent.processor.save_tracker(tracker)
+
+    async def _feedback(
+        self, app: Sanic, conversation: str, message: str, article: str | None, helpful: bool
+    ) -> dict:
+        """Store feedback on an answer this conversation was sent, once; the article stored is
+        the one the answer carried, not what the page says."""
+        agent = app.ctx.agent
+        if agent is None or agent.tracker_store is None:
+            return {"ok": False, "error": "server"}
+        found = await self._answer_article(agent, conversation, message)
+        if found is None and agent.lock_store is not None:
+            # The answer is sent before the turn's tracker is saved, and the turn holds the
+            # conversation's lock until then: a quick click waits for it and looks again.
+            async with agent.lock_store.lock(conversation):
+                found = await self._answer_article(agent, conversation, message)
+        if found is None:
+            return {"ok": False, "error": "unknown_message"}
+        if article is not None and article != found:
+            return {"ok": False, "error": "invalid"}
+        store = _case_store()
+        if await asyncio.to_thread(store.record_feedback, conversation, message, found, helpful):
+            return {"ok": True}
+        given = await asyncio.to_thread(store.feedback_for, conversation)
+        return {"ok": False, "error": "already_given", "helpful": given.get(message)}
+
+    @staticmethod
+    async def _answer_article(agent: Any, conversation: str, message: str) -> str | None:
+        tracker = await agent.tracker_store.retrieve_full_tracker(conversation)
+        if tracker is None:
+            return None
+        return answer_article([event.as_dict() for event in tracker.events], message)
 
     async def _history(self, app: Sanic, conversation: str) -> list[dict]:
         agent = app.ctx.agent

@@ -133,6 +133,10 @@ def test_a_parent_asks_uses_a_quick_reply_gives_feedback_and_keeps_it_all_on_rel
     answer.get_by_role("group", name="Was this helpful?").get_by_role("button", name="Yes").click()
     expect(page.locator(".senw-status")).to_have_text("Thank you for your feedback.")
     expect(answer.get_by_role("button", name="Yes")).to_have_attribute("aria-pressed", "true")
+    # Feedback is given once: the buttons then only show the choice.
+    expect(answer.get_by_role("button", name="No")).to_have_attribute("aria-disabled", "true")
+    answer.get_by_role("button", name="No").click(force=True)  # (aria-disabled: Playwright waits)
+    expect(answer.get_by_role("button", name="No")).to_have_attribute("aria-pressed", "false")
     conversation = conversation_id(page)
     stored = servers.store.feedback(conversation)
     assert [(row["article"], row["helpful"]) for row in stored] == [("senco", True)]

@@ -1,7 +1,8 @@
 """Two Rasa servers and two action servers behind nginx, sharing PostgreSQL, Redis and RabbitMQ
 (bot.ops.cluster): a conversation goes on whichever instance takes each message, messages sent at
 once are handled one at a time and in order, and a hand-off started on one instance is completed
-through the other, and a conversation's rate limit holds across both instances."""
+through the other, a conversation's rate limit holds across both instances, and feedback on an
+answer is taken once through either."""
 
 from __future__ import annotations
 
@@ -162,3 +163,30 @@ def test_a_conversations_rate_limit_holds_across_both_instances(cluster):
     assert 0 < int(reply.headers["Retry-After"]) <= 60
     said = [e for e in tracker_events(cluster, session["sender"]) if e.get("event") == "user"]
     assert len(said) == RATE_LIMIT, "the refused message never reached Rasa"
+
+
+def test_feedback_on_an_answer_sent_by_one_instance_is_taken_once_through_either(cluster):
+    first = SocketParent(cluster.instance_url(0)).connect()
+    try:
+        first.messages()
+        first.say("who is the senco and what do they do")
+        answer = first.messages()[-1]
+    finally:
+        first.close()
+    assert answer["article"] == "senco"
+    second = SocketParent(cluster.instance_url(1), token=first.token).connect()
+    again = SocketParent(cluster.instance_url(0), token=first.token).connect()
+    vote = {"message_id": answer["id"], "article": "senco"}
+    try:
+        assert second.call("feedback", {**vote, "token": second.token, "helpful": True}) == {
+            "ok": True
+        }
+        assert again.call("feedback", {**vote, "token": again.token, "helpful": False}) == {
+            "ok": False,
+            "error": "already_given",
+            "helpful": True,
+        }
+    finally:
+        second.close()
+        again.close()
+    assert cluster.store.feedback_for(first.session_id) == {answer["id"]: True}

@@ -181,6 +181,40 @@ def test_a_reload_restores_the_conversation_with_feedback_and_the_button_titles(
         again.close()
 
 
+def test_widget_feedback_is_taken_once_and_only_for_this_conversations_answers(servers):
+    parent = SocketParent(servers.url).connect()
+    stranger = SocketParent(servers.url).connect()
+    try:
+        parent.messages()
+        parent.say("who is the senco and what do they do")
+        answer = parent.messages()[-1]
+        assert answer["article"] == "senco"
+
+        def vote(who: SocketParent, message_id: str, helpful: bool = True, **extra) -> dict:
+            data = {"token": who.token, "message_id": message_id, "article": "senco"}
+            return who.call("feedback", {**data, "helpful": helpful, **extra})
+
+        # Invented ids and another conversation's answer are refused and store nothing.
+        assert vote(parent, "0123456789abcdef") == {"ok": False, "error": "unknown_message"}
+        assert vote(stranger, answer["id"]) == {"ok": False, "error": "unknown_message"}
+        assert vote(parent, answer["id"], padding="x" * 30_000) == {
+            "ok": False,
+            "error": "invalid",
+        }
+        # The real answer's id: taken once; a second vote changes nothing.
+        assert vote(parent, answer["id"], helpful=False) == {"ok": True}
+        assert vote(parent, answer["id"], helpful=True) == {
+            "ok": False,
+            "error": "already_given",
+            "helpful": False,
+        }
+    finally:
+        parent.close()
+        stranger.close()
+    assert cases(servers).feedback_for(parent.session_id) == {answer["id"]: False}
+    assert cases(servers).feedback_for(stranger.session_id) == {}
+
+
 def test_a_related_topic_button_answers_that_topic(servers):
     sender, messages = say(servers, "what is the graduated approach")
     payload = messages[-1]["buttons"][0]["payload"]

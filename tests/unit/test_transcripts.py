@@ -191,10 +191,10 @@ def test_reply_ids_are_the_widgets_and_feedback_is_joined_through_them(real):
     assert answer["helpful"] is False and turns[0].feedback is False
     assert all(t.feedback is None for t in turns[1:])
     assert (summary.helpful, summary.unhelpful) == (0, 1)
-    # A change of mind replaces the answer.
-    real.cases_store.record_feedback(WIDGET, WIDGET_ANSWER_ID, "senco", True)
+    # Feedback is taken once: a second vote on the same answer changes nothing.
+    assert not real.cases_store.record_feedback(WIDGET, WIDGET_ANSWER_ID, "senco", True)
     summary, turns = real.conversation(WIDGET)
-    assert turns[0].feedback is True and (summary.helpful, summary.unhelpful) == (1, 0)
+    assert turns[0].feedback is False and (summary.helpful, summary.unhelpful) == (0, 1)
     # Feedback is per conversation: the same answer elsewhere has none.
     assert real.conversation("conv-button")[1][0].feedback is None
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -129,15 +131,176 @@ def test_history_rebuilds_the_conversation_as_the_widget_showed_it():
     assert shown[2]["article"] == "senco"
 
 
-def test_feedback_is_stored_per_answer_and_a_change_of_mind_replaces_it(tmp_path):
+def test_feedback_is_stored_per_answer_once_and_the_first_choice_stands(tmp_path):
     store = CaseStore(f"sqlite:///{tmp_path / 'h.db'}")
-    store.record_feedback("conv-1", "a" * 16, "senco", True)
-    store.record_feedback("conv-1", "b" * 16, "sen-support", False)
-    store.record_feedback("conv-1", "a" * 16, "senco", False)
-    store.record_feedback("conv-2", "a" * 16, "senco", True)
-    assert store.feedback_for("conv-1") == {"a" * 16: False, "b" * 16: False}
+    assert store.record_feedback("conv-1", "a" * 16, "senco", True)
+    assert store.record_feedback("conv-1", "b" * 16, "sen-support", False)
+    assert not store.record_feedback("conv-1", "a" * 16, "senco", False)
+    assert store.record_feedback("conv-2", "a" * 16, "senco", False)
+    assert store.feedback_for("conv-1") == {"a" * 16: True, "b" * 16: False}
+    assert store.feedback_for("conv-2") == {"a" * 16: False}
     rows = store.feedback("conv-1")
     assert {(r["article"], r["helpful"]) for r in rows} == {
-        ("senco", False),
+        ("senco", True),
         ("sen-support", False),
     }
+
+
+# --- "Was this helpful?" over a real socket.io connection -------------------------------------
+# The widget channel served by Sanic with a stand-in agent holding a real Rasa tracker store and
+# lock store; the parent is the socket.io client the server tests use. Answers are put in the
+# tracker as Rasa stores them: a bot event whose metadata carries the article (actions/runtime.py
+# deliver()), and the parent learns their ids from the history the server sends on a reconnect.
+ANSWER = "The SENCO is the teacher who ...\n\nSource: SEN Support guidance, section “The SENCO”."
+_widget_apps = iter(range(10**6))
+
+
+@pytest.fixture
+def widget(tmp_path, monkeypatch):
+    from rasa.core.channels.channel import register
+    from rasa.core.lock_store import InMemoryLockStore
+    from rasa.core.tracker_store import InMemoryTrackerStore
+    from rasa.shared.core.domain import Domain
+    from sanic import Sanic
+
+    from bot.channels import widget as channel
+    from tests.helpers.serving import serving
+
+    monkeypatch.setenv("SEN_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SEN_HANDOFF_DB_URL", f"sqlite:///{tmp_path / 'handoff.db'}")
+    monkeypatch.setenv("SEN_WIDGET_SECRET", "a widget secret for the tests only")
+    channel._case_store.cache_clear()
+    app = Sanic(f"sen-widget-test-{next(_widget_apps)}")
+    trackers = InMemoryTrackerStore(Domain.empty())
+    app.ctx.agent = SimpleNamespace(
+        tracker_store=trackers, lock_store=InMemoryLockStore(), processor=None
+    )
+    register([channel.WidgetInput()], app, route="/webhooks/")
+    with serving(app) as url:
+        yield SimpleNamespace(url=url, trackers=trackers, store=channel._case_store())
+    channel._case_store.cache_clear()
+
+
+def _conversation_with(widget, conversation: str, *events) -> None:
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    tracker = DialogueStateTracker.from_events(conversation, list(events))
+    asyncio.run(widget.trackers.save(tracker))
+
+
+def _parent_with_an_answer(widget, article: str = "senco"):
+    """A parent whose conversation holds the introduction, their question and an answer; the
+    widget's view of it (the history a reconnect brings) and the answer as the widget shows it."""
+    from rasa.shared.core.events import BotUttered, UserUttered
+
+    from tests.helpers.socketio_parent import SocketParent
+
+    first = SocketParent(widget.url).connect()
+    first.close()
+    now = time.time()
+    _conversation_with(
+        widget,
+        first.session_id,
+        BotUttered("Hello, I'm an automated helper.", timestamp=now - 3),
+        UserUttered("who is the senco", timestamp=now - 2),
+        BotUttered(
+            ANSWER,
+            data={"buttons": [{"title": "Talk to an adviser", "payload": "/request_human"}]},
+            metadata={"article": article},
+            timestamp=now - 1,
+        ),
+    )
+    parent = SocketParent(widget.url, token=first.token).connect()
+    [answer] = [m for m in parent.history if m.get("article")]
+    return parent, answer
+
+
+def _vote(parent, message_id: str, article: str = "senco", helpful: bool = True) -> dict:
+    return parent.call(
+        "feedback",
+        {"token": parent.token, "message_id": message_id, "article": article, "helpful": helpful},
+    )
+
+
+def test_feedback_on_a_real_answer_is_taken_once_and_a_second_vote_changes_nothing(widget):
+    parent, answer = _parent_with_an_answer(widget)
+    try:
+        assert _vote(parent, answer["id"], helpful=True) == {"ok": True}
+        second = _vote(parent, answer["id"], helpful=False)
+        assert second == {"ok": False, "error": "already_given", "helpful": True}
+        again = _vote(parent, answer["id"], helpful=True)
+        assert again["ok"] is False and again["error"] == "already_given"
+    finally:
+        parent.close()
+    assert widget.store.feedback_for(parent.session_id) == {answer["id"]: True}
+    [row] = widget.store.feedback(parent.session_id)
+    assert (row["article"], row["helpful"]) == ("senco", True)
+
+
+def test_feedback_for_an_invented_message_id_is_refused_and_stores_nothing(widget):
+    parent, answer = _parent_with_an_answer(widget)
+    try:
+        for invented in ("0" * 16, "a1b2c3d4e5f60718", answer["id"][::-1]):
+            assert _vote(parent, invented) == {"ok": False, "error": "unknown_message"}
+        # The introduction is a bot message of this conversation, but not an answer.
+        [intro] = [m for m in parent.history if "automated" in m["text"]]
+        assert _vote(parent, intro["id"]) == {"ok": False, "error": "unknown_message"}
+    finally:
+        parent.close()
+    assert widget.store.feedback() == []
+
+
+def test_feedback_on_another_conversations_answer_is_refused(widget):
+    parent, answer = _parent_with_an_answer(widget)
+    parent.close()
+    from tests.helpers.socketio_parent import SocketParent
+
+    stranger = SocketParent(widget.url).connect()
+    try:
+        assert _vote(stranger, answer["id"]) == {"ok": False, "error": "unknown_message"}
+    finally:
+        stranger.close()
+    assert widget.store.feedback() == []
+
+
+def test_feedback_naming_another_article_than_the_answers_is_refused(widget):
+    parent, answer = _parent_with_an_answer(widget, article="senco")
+    try:
+        ack = _vote(parent, answer["id"], article="ehcp")
+        assert ack == {"ok": False, "error": "invalid"}
+    finally:
+        parent.close()
+    assert widget.store.feedback() == []
+
+
+MALFORMED = [
+    {"message_id": "0" * 30_000},  # huge, within socket.io's 64 KB buffer
+    {"padding": "x" * 30_000},  # a field the widget never sends
+    {"article": "s" * 30_000},
+    {"message_id": None},
+    {"message_id": ["0" * 16]},
+    {"message_id": "0" * 15},
+    {"message_id": "Z" * 16},
+    {"helpful": 1},
+    {"helpful": "yes"},
+    {"helpful": None},
+    {"article": 7},
+]
+
+
+def test_a_huge_or_malformed_feedback_body_is_refused(widget):
+    parent, answer = _parent_with_an_answer(widget)
+    try:
+        for body in MALFORMED:
+            data = {
+                "token": parent.token,
+                "message_id": answer["id"],
+                "article": "senco",
+                "helpful": True,
+                **body,
+            }
+            assert parent.call("feedback", data) == {"ok": False, "error": "invalid"}, body
+        assert parent.call("feedback", ["not", "a", "dict"]) == {"ok": False, "error": "session"}
+    finally:
+        parent.close()
+    assert widget.store.feedback() == []
