@@ -93,6 +93,10 @@ RISK_PATTERNS: dict[str, list[str]] = {
         r"\b(?:scared|afraid|worried) i'?(?:ll| will) (?:do it again|hurt|lose it)\b",
     ],
     "abuse": [
+        # An adult making their contact with a child a secret: a grooming sign in every guidance.
+        r"\b(?:told|tells|telling|says|said) (?:him|her|them|me|ds|dd) (?:it'?s|it is|its|it was) "
+        r"(?:their|our) (?:little |special |own )?secret\b",
+        r"\b(?:it'?s|it is|its) (?:their|our) (?:little |special )secret\b",
         r"\babus(?:e|ed|es|ing|ive)\b",
         r"\bsexual(?:ly)?\b(?! education| health)",
         r"\btouch(?:ed|es|ing)? (?:him|her|them|me|my \w+) (?:inappropriately|down there|in (?:his|her|their|my) (?:private|privates))",
