@@ -74,6 +74,16 @@ def make_tracker(
     return Tracker.from_dict(state)
 
 
+def run_action(action, tracker) -> tuple[list[dict], dict]:
+    """Run a rasa_sdk action: the messages it sent and the slots it set."""
+    from rasa_sdk.executor import CollectingDispatcher
+
+    dispatcher = CollectingDispatcher()
+    events = action.run(dispatcher, tracker, {})
+    slots = {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
+    return dispatcher.messages, slots
+
+
 @pytest.fixture(autouse=True)
 def sanic_test_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     """Sanic 21.12 rewrites its request handler in place when an app starts; without test mode

@@ -14,14 +14,9 @@ from actions.smalltalk import ActionSmalltalk
 from bot.assistant.responder import ADVISER_BUTTON
 from bot.assistant.safeguarding import SAFEGUARDING_REPLY
 from bot.contract import Priority, Reason, Status
-from tests.conftest import make_tracker
+from tests.conftest import make_tracker, run_action
 
-
-def run(action, tracker):
-    dispatcher = CollectingDispatcher()
-    events = action.run(dispatcher, tracker, {})
-    slots = {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
-    return dispatcher.messages, slots
+run = run_action
 
 
 def test_a_knowledge_intent_is_answered_from_its_article_with_source_and_buttons(data_dir):

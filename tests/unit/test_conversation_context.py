@@ -5,20 +5,15 @@ Run through the real actions with real rasa_sdk trackers."""
 
 from __future__ import annotations
 
-from rasa_sdk.executor import CollectingDispatcher
-
 from actions.answer import ActionAnswer
 from actions.runtime import responder
 from bot.assistant import replies
 from bot.assistant.responder import ADVISER_BUTTON
-from tests.conftest import make_tracker
+from tests.conftest import make_tracker, run_action
 
 
 def run(tracker):
-    dispatcher = CollectingDispatcher()
-    events = ActionAnswer().run(dispatcher, tracker, {})
-    slots = {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
-    return dispatcher.messages, slots
+    return run_action(ActionAnswer(), tracker)
 
 
 def ranked(*pairs):

@@ -4,7 +4,6 @@ truthful next step; a possible risk is answered as usual with one short line and
 from __future__ import annotations
 
 from rasa.shared.nlu.training_data.message import Message
-from rasa_sdk.executor import CollectingDispatcher
 
 from actions.answer import ActionAnswer
 from actions.runtime import responder
@@ -14,14 +13,9 @@ from bot.assistant.responder import ADVISER_BUTTON, CALLBACK_BUTTON
 from bot.assistant.safeguarding import POSSIBLE, SAFEGUARDING_REPLY, SAFETY_KEY
 from bot.contract import Priority, Reason
 from bot.plugins.nlu import SafeguardingOverride
-from tests.conftest import make_tracker
+from tests.conftest import make_tracker, run_action
 
-
-def run(action, tracker):
-    dispatcher = CollectingDispatcher()
-    events = action.run(dispatcher, tracker, {})
-    slots = {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
-    return dispatcher.messages, slots
+run = run_action
 
 
 def with_possible_risk(tracker):
