@@ -307,6 +307,20 @@ class Client:
         return True
 
 
+def read_slots(client: Client, sender: str, outcome: Outcome) -> dict[str, Any]:
+    """The slots after a turn that got a reply, with what they say copied onto the outcome."""
+    if outcome.status != 200:
+        return {}
+    try:
+        slots = client.slots(sender)
+    except (OSError, ValueError) as error:
+        outcome.error = f"reading the tracker: {type(error).__name__}: {error}"
+        return {}
+    outcome.route, outcome.article = slots.get("route"), slots.get("kb_article")
+    outcome.safety_note = bool(slots.get("safety_note"))
+    return slots
+
+
 def ask(client: Client, question: Question) -> Outcome:
     """The question as the first message of a new conversation, with the route it took."""
     try:
@@ -314,13 +328,7 @@ def ask(client: Client, question: Question) -> Outcome:
     except (OSError, ValueError, KeyError) as error:
         return Outcome(0, 0.0, error=f"starting a conversation: {type(error).__name__}: {error}")
     outcome = client.send(sender, question.text)
-    if outcome.status == 200:
-        try:
-            slots = client.slots(sender)
-            outcome.route, outcome.article = slots.get("route"), slots.get("kb_article")
-            outcome.safety_note = bool(slots.get("safety_note"))
-        except (OSError, ValueError) as error:
-            outcome.error = f"reading the tracker: {type(error).__name__}: {error}"
+    read_slots(client, sender, outcome)
     if question.kind == BAD_INPUT:
         outcome.still_answers = replied(client.send(sender, FOLLOW_UP))
     return outcome
@@ -691,14 +699,7 @@ def conversation(client: Client, texts: Sequence[str]) -> list[tuple[Outcome, di
     turns = []
     for text in texts:
         outcome = client.send(sender, text)
-        slots: dict[str, Any] = {}
-        if outcome.status == 200:
-            try:
-                slots = client.slots(sender)
-                outcome.route, outcome.article = slots.get("route"), slots.get("kb_article")
-            except (OSError, ValueError) as error:
-                outcome.error = f"reading the tracker: {type(error).__name__}: {error}"
-        turns.append((outcome, slots))
+        turns.append((outcome, read_slots(client, sender, outcome)))
     return turns
 
 

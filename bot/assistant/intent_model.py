@@ -65,15 +65,14 @@ class IntentModel:
         scores = np.exp(scores - scores.max(axis=1, keepdims=True))
         return scores / scores.sum(axis=1, keepdims=True)
 
+    def ranked(self, row: np.ndarray, length: int | None = None) -> list[dict]:
+        """One row of probabilities as intents with their confidence, best first."""
+        order = np.argsort(-row)[:length]
+        return [{"name": str(self.classes[i]), "confidence": float(row[i])} for i in order]
+
     def rank(self, texts: list[str]) -> list[list[dict]]:
         """For each text, every intent with its confidence, best first."""
-        rankings = []
-        for row in self.probabilities(texts):
-            order = np.argsort(-row)
-            rankings.append(
-                [{"name": str(self.classes[i]), "confidence": float(row[i])} for i in order]
-            )
-        return rankings
+        return [self.ranked(row) for row in self.probabilities(texts)]
 
     def save(self, directory: Path) -> None:
         meta = {"classes": [str(c) for c in self.classes], "vectorizers": {}}

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Protocol
 
 from bot.assistant import replies
-from bot.assistant.knowledge import Article, KnowledgeBase
+from bot.assistant.knowledge import BEYOND_PREFIX, Article, KnowledgeBase
 from bot.assistant.retrieval import KnowledgeRetriever
 from bot.assistant.safeguarding import SAFEGUARDING_REPLY, is_at_risk
 from bot.assistant.understanding import (
@@ -37,7 +37,6 @@ FIXED_BUTTONS = (ADVISER_BUTTON, CALLBACK_BUTTON, LEAVE_QUEUE_BUTTON, NO_THANKS_
 FALLBACK_INTENT = "nlu_fallback"
 SMALLTALK_INTENTS = {"greet", "goodbye", "thanks", "bot_challenge", "affirm", "deny", "stop"}
 MISSES_BEFORE_ADVISER_FIRST = 2
-BEYOND_PREFIX = "beyond:"
 # The beyond-guidance topics' share of the classifier's belief that sends a question to an
 # adviser, and the least confidence that answers from the likeliest article (dev split).
 BEYOND_SHARE = 0.45

@@ -45,7 +45,8 @@ def _phrases(data: dict, key: str, problems: list[str]) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         problems.append(f"{PATH}: {key}: must be a list of phrases")
         return ()
-    return tuple(v.strip().lower() for v in value)
+    # Kept as the words the checks compare ("post-16" -> "post 16"), so no message pays for it.
+    return tuple(" ".join(_words(v)) for v in value)
 
 
 def load(path: Path = PATH) -> Vocabulary:
@@ -86,7 +87,7 @@ def _words(text: str) -> list[str]:
 def _has_phrase(text: str, phrases: tuple[str, ...]) -> bool:
     """A phrase counts only as whole words ("one" is not in "someone")."""
     padded = " " + " ".join(_words(text)) + " "
-    return any(f" {' '.join(_words(p))} " in padded for p in phrases)
+    return any(f" {phrase} " in padded for phrase in phrases)
 
 
 # --- the parts of a message --------------------------------------------------------------------
@@ -189,8 +190,7 @@ def correction(text: str, vocab: Vocabulary | None = None) -> str | None:
     """The corrected request in "sorry, I meant the speech therapist", or None."""
     vocab = vocab or vocabulary()
     lowered = " ".join(_words(text))
-    for phrase in sorted(vocab.corrections, key=len, reverse=True):
-        marker = " ".join(_words(phrase))
+    for marker in sorted(vocab.corrections, key=len, reverse=True):
         index = f" {lowered} ".find(f" {marker} ")
         if index >= 0:
             rest = lowered[index + len(marker) :].strip()

@@ -123,11 +123,6 @@ class SenIntentClassifier(_StoredComponent, IntentClassifier):
             self._classify(message)
         return messages
 
-    def _rank(self, row: np.ndarray, length: int) -> list[dict]:
-        assert self.model is not None
-        order = np.argsort(-row)[:length]
-        return [{"name": str(self.model.classes[i]), "confidence": float(row[i])} for i in order]
-
     def _classify(self, message: Message) -> None:
         """The whole message's intent and, for a message asking more than one thing, each part's.
 
@@ -144,7 +139,7 @@ class SenIntentClassifier(_StoredComponent, IntentClassifier):
             parts = []
         rows = self.model.probabilities([text, *parts])
         whole, part_rows = rows[0], rows[1:]
-        ranking = self._rank(whole, self.config["ranking_length"])
+        ranking = self.model.ranked(whole, self.config["ranking_length"])
         message.set(INTENT, ranking[0], add_to_output=True)
         message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
         if parts:
@@ -152,7 +147,7 @@ class SenIntentClassifier(_StoredComponent, IntentClassifier):
             described = [
                 {
                     "text": part,
-                    "ranking": self._rank(
+                    "ranking": self.model.ranked(
                         weight * row + (1.0 - weight) * whole, self.config["parts_ranking_length"]
                     ),
                 }
