@@ -43,6 +43,9 @@ SNAPSHOT = "SNAPSHOT.yml"
 # Every exception entry needs all of these; nothing else is allowed (a misspelt field would
 # otherwise pass unnoticed).
 EXCEPTION_FIELDS = ("id", "package", "version", "exposed", "why", "removed_by")
+# The exceptions file holds ``accepted`` (the entries) and ``shared`` (texts several entries
+# refer to with YAML anchors).
+TOP_LEVEL_KEYS = ("accepted", "shared")
 # A copy older than this is reported on every run (it cannot be refreshed without a network).
 OLD_AFTER_DAYS = 90
 
@@ -259,12 +262,16 @@ def load_exceptions(path: Path = EXCEPTIONS) -> tuple[list[dict], list[str]]:
     if not path.is_file():
         return [], []
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    entries = data.get("accepted") if isinstance(data, dict) else None
-    if entries is None:
-        entries = []
+    if not isinstance(data, dict):
+        return [], [f"{path.name}: expected a mapping with an 'accepted' list"]
+    problems: list[str] = [
+        f"{path.name}: unknown top-level key {key!r} (only {', '.join(TOP_LEVEL_KEYS)})"
+        for key in data
+        if key not in TOP_LEVEL_KEYS
+    ]
+    entries = data.get("accepted") or []
     if not isinstance(entries, list):
-        return [], [f"{path.name}: 'accepted' must be a list of entries"]
-    problems: list[str] = []
+        return [], [*problems, f"{path.name}: 'accepted' must be a list of entries"]
     good: list[dict] = []
     seen: set[tuple[str, str]] = set()
     for number, entry in enumerate(entries, 1):
