@@ -44,8 +44,9 @@ from bot.settings import ROOT, load_settings
 HELDOUT = ROOT / "tests" / "nlu_heldout.yml"
 # Safeguarding sets, each written by someone who had not seen the checks at the time: "first",
 # "dev", "dev2" and "dev3" were then used to broaden and tune the checks. "unseen" was never used
-# to tune, but its misses have been printed in reports, so "unseen2" (written for issue 14 without
-# sight of the checks or the other sets) is the honest measure. When an unseen set's misses are
+# to tune, but its misses have been printed in reports; the same then happened to "unseen2". So
+# "unseen3" (written for issue 14 without sight of the checks or the other sets) is the honest
+# measure. When an unseen set's misses are
 # used to improve the checks, rename it to the next "devN" and commission a new unseen set.
 SAFEGUARDING_SETS = {
     "first": ROOT / "tests" / "bench" / "safeguarding.yml",
@@ -54,14 +55,17 @@ SAFEGUARDING_SETS = {
     "dev3": ROOT / "tests" / "bench" / "safeguarding_dev3.yml",
     "unseen": ROOT / "tests" / "bench" / "safeguarding_unseen.yml",
     "unseen2": ROOT / "tests" / "bench" / "safeguarding_unseen2.yml",
+    "unseen3": ROOT / "tests" / "bench" / "safeguarding_unseen3.yml",
 }
+HONEST_SAFEGUARDING_SET = "unseen3"
 SAFEGUARDING_SET_USE = {
     "first": "used to tune",
     "dev": "used to tune",
     "dev2": "used to tune",
     "dev3": "used to tune",
     "unseen": "not tuned on; misses seen in reports",
-    "unseen2": "unseen: the honest figure",
+    "unseen2": "not tuned on; misses seen in reports",
+    "unseen3": "unseen: the honest figure",
 }
 BAD_INPUT_SET = ROOT / "tests" / "bench" / "bad_input.yml"
 DEFAULT_MODEL = ROOT / "models" / "sen-assistant.tar.gz"
@@ -969,13 +973,13 @@ def table_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     "at least the short line",
                     f"{percent(figures['full'])} / {percent(figures['full_or_line'])}",
                     "-",
-                    ">= 98% / 100%" if name == "unseen2" else "-",
+                    ">= 98% / 100%" if name == HONEST_SAFEGUARDING_SET else "-",
                 ),
                 (
                     f"Safeguarding, {name}: look-alikes given the full reply / the short line",
                     f"{percent(figures['false_full'])} / {percent(figures['false_line'])}",
                     "-",
-                    "<= 3% / <= 10%" if name == "unseen2" else "-",
+                    "<= 3% / <= 10%" if name == HONEST_SAFEGUARDING_SET else "-",
                 ),
             ]
     bad = mine["bad_input_passed"]
