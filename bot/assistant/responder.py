@@ -43,10 +43,20 @@ BEYOND_SHARE = 0.45
 ANSWER_MIN = 0.2
 # A part of a longer message counts as a topic of its own from this confidence (dev split).
 PART_THRESHOLD = 0.2
+# A long message's background often carries a second need the question itself doesn't name ("the
+# senco says an EHCP brings no money... is this correct?"): a second topic of the whole message's
+# ranking is answered too when the message is at least this long and the topic holds this much of
+# the belief, and at least this share of the first topic's (dev split).
+SECOND_TOPIC_WORDS = 30
+SECOND_TOPIC_MIN = 0.15
+SECOND_TOPIC_RATIO = 0.3
 # A follow-up the classifier is this sure of is a new question, whatever came before.
 CONTEXT_OVERRIDE = 0.85
 # How sure the classifier must be of a candidate near the last topic to prefer it.
 NEAR_CONTEXT = 0.1
+# A follow-up leaning on the last answer, when the classifier's best candidate is below this, is
+# about the last topic itself (dev split).
+SAME_TOPIC = 0.3
 SHORT_ANSWER_WORDS = 8  # a reply to a clarify up to this long picks among the topics offered
 OFFERED_MATCH = 0.35  # similarity to an offered topic that counts as picking it
 PICK_OTHER = 0.5  # a short reply to a clarify this clearly about another topic is about that
@@ -328,7 +338,15 @@ class Responder:
                     and float(candidate.get("confidence", 0)) >= NEAR_CONTEXT
                 ):
                     return self.answer(self.kb.articles[article_id], turn)
+            if self._unsure(turn):
+                # "can I do that myself?": nothing else fits, so it is about the last topic.
+                return self.answer(main, turn)
         return None
+
+    def _unsure(self, turn: Turn) -> bool:
+        """The classifier has no real candidate of its own for this message (``SAME_TOPIC``)."""
+        top = next((r for r in turn.ranking if r.get("name") != FALLBACK_INTENT), None)
+        return top is None or float(top.get("confidence", 0)) < SAME_TOPIC
 
     def pick_offered(self, turn: Turn) -> Article | None:
         """A short reply to a clarify ("the senco one", "his reading") picks among the topics
@@ -384,11 +402,33 @@ class Responder:
         part's (read beside the whole message), up to three."""
         whole = self.topic_of(turn.ranking, ANSWER_MIN)
         topics = [whole] if whole else []
+        second = self.second_topic(turn, whole)
+        if second:
+            topics.append(second)
         for part in turn.parts:
             topic = self.topic_of(list(part.get("ranking") or []), PART_THRESHOLD)
             if topic and topic not in topics:
                 topics.append(topic)
         return topics[:MAX_PARTS]
+
+    def second_topic(self, turn: Turn, first: str | None) -> str | None:
+        """A long message's second topic from the whole message's ranking, if it holds enough
+        belief on its own and beside the first (``SECOND_TOPIC_*``)."""
+        if not first or len(turn.text.split()) < SECOND_TOPIC_WORDS:
+            return None
+        ranking = [r for r in turn.ranking if r.get("name") not in (FALLBACK_INTENT, None)]
+        lead = next((float(r.get("confidence", 0)) for r in ranking if r.get("name") == first), 0)
+        for entry in ranking[:4]:
+            name = str(entry.get("name"))
+            if name == first:
+                continue
+            if name not in BEYOND_GUIDANCE_TOPICS and not self.kb.article_for_intent(name):
+                continue
+            confidence = float(entry.get("confidence", 0))
+            if confidence >= SECOND_TOPIC_MIN and confidence >= SECOND_TOPIC_RATIO * lead:
+                return name
+            return None
+        return None
 
     def several(self, turn: Turn) -> Reply | None:
         topics = self.part_topics(turn)

@@ -210,3 +210,54 @@ def test_without_a_stage_the_answer_reads_as_written(data_dir):
     messages, slots = run(make_tracker("how should the school involve me", "kb_parent_involvement"))
     assert messages[0]["text"].startswith(article.answer)
     assert slots["child_stage"] is None
+
+
+def test_a_long_message_gets_the_second_need_its_background_carries(data_dir):
+    """One question at the end, but the background is about another need too: the in-guidance
+    part is answered and the beyond-guidance part is handed to an adviser."""
+    text = (
+        "I spoke to our senco yesterday and she advised that even if we get the ehcp it will not "
+        "mean any additional funding and the school will have to cover it from their usual SEN "
+        "budget. I had hoped for more 1:1 support but she said the class TA would do it, is this "
+        "correct?"
+    )
+    tracker = make_tracker(
+        text,
+        "out_support_cut",
+        0.42,
+        ranking=ranked(("out_support_cut", 0.42), ("kb_school_funding", 0.16), ("kb_ehcp", 0.05)),
+    )
+    messages, slots = run(tracker)
+    assert slots["kb_articles"] == ["school-funding"]
+    assert slots["escalated_topics"] == ["out_support_cut"]
+    assert responder().kb.articles["school-funding"].summary in messages[0]["text"]
+
+
+def test_a_short_message_is_not_given_a_second_topic(data_dir):
+    tracker = make_tracker(
+        "who is the senco",
+        "kb_senco",
+        0.6,
+        ranking=ranked(("kb_senco", 0.6), ("kb_meetings", 0.3)),
+    )
+    _, slots = run(tracker)
+    assert slots["kb_articles"] == ["senco"]
+
+
+def test_a_follow_up_nothing_else_fits_stays_on_the_last_topic(data_dir):
+    tracker = after(
+        "ehc-needs-assessment", "can i do that myself or does school have to?", ("kb_senco", 0.12)
+    )
+    _, slots = run(tracker)
+    assert slots["route"] == "answer"
+    assert slots["kb_article"] == "ehc-needs-assessment"
+
+
+def test_a_follow_up_the_classifier_reads_as_something_else_is_not_forced_onto_the_last_topic(
+    data_dir,
+):
+    tracker = after(
+        "ehc-needs-assessment", "what about that local offer thing", ("kb_local_offer", 0.6)
+    )
+    _, slots = run(tracker)
+    assert slots["kb_article"] == "local-offer"
