@@ -224,3 +224,106 @@ def test_the_stage_notes_say_should_where_the_guidance_does(kb):
         note = article.stage_notes.get("post-16")
         if note:
             assert "should" in note and "must" not in note, article.id
+
+
+# Must and should (issue 15): "must" only where the article's own quotes say "must".
+
+SHOULD_ONLY = (
+    "The school or setting should always let you know and involve you in decisions before they "
+    "start giving the extra or different help to your child."
+)
+
+
+def test_must_where_the_quotes_only_say_should_is_rejected(knowledge_copy):
+    problems = problems_after(
+        lambda d: edit_article(
+            d,
+            "meetings",
+            answer="Schools must meet parents at least three times a year.",
+        ),
+        knowledge_copy,
+    )
+    assert any(
+        "meetings.yml: answer: 'must' in 'Schools must meet parents" in p
+        and "no quote of this article says 'must'" in p
+        for p in problems
+    )
+
+
+@pytest.mark.parametrize(
+    "field, sentence",
+    [
+        ("summary", "Schools have to meet parents at least three times a year."),
+        ("detail", "Schools are required to meet parents at least three times a year."),
+        ("answer", "Schools are legally bound to meet parents three times a year."),
+    ],
+)
+def test_have_to_required_to_and_legally_count_as_must(knowledge_copy, field, sentence):
+    problems = problems_after(
+        lambda d: edit_article(d, "meetings", **{field: sentence}), knowledge_copy
+    )
+    assert any(f"meetings.yml: {field}: '" in p and "says 'must'" in p for p in problems)
+
+
+def test_must_backed_by_a_must_quote_about_the_same_thing_passes(knowledge_copy):
+    edit_article(
+        knowledge_copy,
+        "senco",
+        answer="Every school must have a qualified SENCO.",
+        quote="Every school must have a qualified SENCO.",
+    )
+    assert knowledge.load(knowledge_copy).articles["senco"].answer.startswith("Every school must")
+
+
+def test_a_must_quote_about_something_else_does_not_back_a_must(knowledge_copy):
+    problems = problems_after(
+        lambda d: edit_article(
+            d,
+            "senco",
+            answer="The school must meet parents three times a year.",
+            quote=["Every school must have a qualified SENCO.", "schools should meet parents"],
+        ),
+        knowledge_copy,
+    )
+    assert any("senco.yml: answer: 'must' in 'The school must meet" in p for p in problems)
+
+
+def test_must_involve_is_rejected_where_the_guidance_also_says_should_involve(knowledge_copy):
+    """The audit's finding: Identifying SEN says the school "must ... involve you in decisions",
+    the opening says it "should always ... involve you". Quoting the "must" is not enough."""
+    problems = problems_after(
+        lambda d: edit_article(
+            d,
+            "parent-involvement",
+            answer=(
+                "The school must talk to you and your child, and involve you in decisions before "
+                "it starts, reduces or stops extra or different support for your child."
+            ),
+        ),
+        knowledge_copy,
+    )
+    assert any(
+        "parent-involvement.yml: answer: 'must'" in p and "keep the weaker reading" in p
+        for p in problems
+    )
+
+
+def test_the_should_sentence_of_a_contradiction_must_be_in_the_guidance(knowledge_copy):
+    meta = knowledge_copy / "guidance" / "sen-support-guidance.yml"
+    data = yaml.safe_load(meta.read_text())
+    data["should_not_must"] = {"involve": "The school should always involve parents fully."}
+    meta.write_text(yaml.safe_dump(data, allow_unicode=True))
+    problems = problems_after(lambda d: None, knowledge_copy)
+    assert any("should_not_must: involve: not found verbatim" in p for p in problems)
+
+
+def test_the_real_guidance_names_its_contradiction(kb):
+    assert kb.guidance["sen-support-guidance"].should_not_must == {"involve": SHOULD_ONLY}
+
+
+def test_no_article_tells_parents_the_school_must_involve_them(kb):
+    for article in kb.articles.values():
+        for text in (article.answer, article.summary, article.detail):
+            for sentence in knowledge.sentences(text):
+                if knowledge.DUTY_IN_ARTICLE.search(sentence):
+                    assert "involv" not in sentence.lower(), (article.id, sentence)
