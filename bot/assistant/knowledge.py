@@ -62,8 +62,14 @@ STOP_WORDS = frozenset(
     her him his how i if in into is it its may might more most must no not of on or our own she
     should so than that the their them then there these they this those to too up us was we were
     what when where whether which who will with would you your yours also any all just
-    very""".split()
+    very about some here there other only each thing things""".split()
 )
+# Each sentence of an answer, summary or detail rests on a quote of its article: at least
+# MIN_SUPPORT of its content words (glosses in brackets left out) are in one quote, or the article
+# names the quote's words it puts plainly (``paraphrases``). A sentence of fewer than two content
+# words ("Still a no?", "It may include:") needs nothing.
+MIN_SUPPORT = 0.5
+_GLOSS = re.compile(r"\([^)]*\)")
 
 
 def contains_placeholder(text: str) -> bool:
@@ -90,7 +96,7 @@ def sentences(text: str) -> list[str]:
     found = []
     for line in str(text).splitlines():
         line = _LIST_MARKER.sub("", line).strip()
-        found += [part for part in re.split(r"(?<=[.?!])\s+", line) if part]
+        found += [part for part in re.split(r"(?<=[.?!])\s+|(?<=[.?!]\))\s+", line) if part]
     return found
 
 
@@ -292,6 +298,7 @@ def _check_article(path: Path, data: dict, guidance: dict[str, GuidanceDocument]
         elif not doc.supports(str(quote)):
             problems.append(f"{path}: quote: not found verbatim in '{doc.id}': '{quote}'")
     problems += _check_duties(path, data, doc)
+    problems += _check_support(path, data)
     if not isinstance(data["related"], list):
         problems.append(f"{path}: related: must be a list of article ids")
     if not isinstance(data["questions"], list):
@@ -330,6 +337,47 @@ def _check_duties(path: Path, data: dict, doc: GuidanceDocument) -> list[str]:
                     "says 'must' about it (write 'should' where the guidance does, or quote the "
                     "sentence that says 'must')"
                 )
+    return problems
+
+
+def _check_support(path: Path, data: dict) -> list[str]:
+    """Every sentence a parent reads is said by one of the article's quotes, in the quote's words
+    or (listed in ``paraphrases``: sentence -> the words of a quote it says plainly) in others."""
+    quotes = [str(q) for q in _as_list(data["quote"])]
+    quotes += [str(q) for q in (data.get("stage_quotes") or {}).values()]
+    quoted = [normalise_for_quotes(q) for q in quotes]
+    quote_words = [content_words(q) for q in quotes]
+    paraphrases = data.get("paraphrases") or {}
+    if not isinstance(paraphrases, dict):
+        return [f"{path}: paraphrases: must map a sentence to the words of a quote it says plainly"]
+    problems = []
+    for sentence, source in paraphrases.items():
+        if not any(normalise_for_quotes(str(source)) in q for q in quoted):
+            problems.append(
+                f"{path}: paraphrases: '{sentence}': '{source}' is not part of a quote of this "
+                "article (add the quote, or point at its words)"
+            )
+    listed = {normalise_for_quotes(str(k)) for k in paraphrases}
+    said = set()
+    for name in CHECKED_TEXTS:
+        for sentence in sentences(str(data.get(name) or "")):
+            said.add(normalise_for_quotes(sentence))
+            if normalise_for_quotes(sentence) in listed:
+                continue
+            words = content_words(_GLOSS.sub(" ", sentence))
+            if len(words) < 2:
+                continue
+            best = max((len(words & q) / len(words) for q in quote_words), default=0.0)
+            if best < MIN_SUPPORT:
+                problems.append(
+                    f"{path}: {name}: '{sentence}' rests on no quote of this article (at most "
+                    f"{best:.0%} of its words are in one): quote the guidance it says, or add it "
+                    "to paraphrases with the words of the quote it puts plainly"
+                )
+    problems += [
+        f"{path}: paraphrases: '{sentence}' is not a sentence of the answer, summary or detail"
+        for sentence in sorted(listed - said)
+    ]
     return problems
 
 

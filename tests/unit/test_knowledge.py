@@ -144,7 +144,9 @@ def test_a_second_guidance_document_is_validated_the_same_way(knowledge_copy):
         quote="Parents can visit the family hub on weekdays.",
         related=["local-offer"],
         answer="You can visit the family hub on weekdays.",
+        summary="You can visit the family hub on weekdays.",
     )
+    article.pop("paraphrases", None)  # the Local Offer's plain wording of its own quotes
     (knowledge_copy / "articles" / "family-hub.yml").write_text(yaml.safe_dump(article))
 
     kb = knowledge.load(knowledge_copy)
@@ -270,7 +272,6 @@ def test_must_backed_by_a_must_quote_about_the_same_thing_passes(knowledge_copy)
         knowledge_copy,
         "senco",
         answer="Every school must have a qualified SENCO.",
-        quote="Every school must have a qualified SENCO.",
     )
     assert knowledge.load(knowledge_copy).articles["senco"].answer.startswith("Every school must")
 
@@ -327,3 +328,61 @@ def test_no_article_tells_parents_the_school_must_involve_them(kb):
             for sentence in knowledge.sentences(text):
                 if knowledge.DUTY_IN_ARTICLE.search(sentence):
                     assert "involv" not in sentence.lower(), (article.id, sentence)
+
+
+# Each sentence rests on a quote of its article (issue 15): "the quote exists" is not enough.
+
+UNSUPPORTED = "Every SENCO can give your family a free laptop for homework."
+
+
+def test_a_sentence_no_quote_says_is_rejected(knowledge_copy):
+    answer = "Every school must have a qualified SENCO.\n" + UNSUPPORTED
+    problems = problems_after(lambda d: edit_article(d, "senco", answer=answer), knowledge_copy)
+    assert any(
+        f"senco.yml: answer: '{UNSUPPORTED}' rests on no quote of this article" in p
+        for p in problems
+    )
+    assert not any("'Every school must have a qualified SENCO.'" in p for p in problems)
+
+
+def test_an_unsupported_sentence_in_a_summary_or_detail_is_rejected_too(knowledge_copy):
+    problems = problems_after(
+        lambda d: edit_article(d, "senco", summary=UNSUPPORTED, detail=UNSUPPORTED), knowledge_copy
+    )
+    assert any("senco.yml: summary: 'Every SENCO can give" in p for p in problems)
+    assert any("senco.yml: detail: 'Every SENCO can give" in p for p in problems)
+
+
+def test_a_plain_paraphrase_passes_when_it_names_the_words_of_a_quote(knowledge_copy):
+    plain = "They look after SEN help for each pupil."
+    edit_article(knowledge_copy, "senco", detail=plain)
+    problems = problems_after(lambda d: None, knowledge_copy)
+    assert any(f"senco.yml: detail: '{plain}' rests on no quote" in p for p in problems)
+    source = "to co-ordinate the specific provision for individual pupils"
+    edit_article(knowledge_copy, "senco", paraphrases={plain: source})
+    assert knowledge.load(knowledge_copy).articles["senco"].detail == plain
+
+
+def test_a_paraphrase_must_point_at_a_quote_of_the_article(knowledge_copy):
+    plain = "They look after SEN help for each pupil."
+    problems = problems_after(
+        lambda d: edit_article(
+            d, "senco", detail=plain, paraphrases={plain: "Every SENCO looks after SEN."}
+        ),
+        knowledge_copy,
+    )
+    assert any("senco.yml: paraphrases: 'They look after SEN help for each" in p for p in problems)
+    assert any("is not part of a quote of this article" in p for p in problems)
+
+
+def test_a_paraphrase_of_a_sentence_no_longer_written_is_named(knowledge_copy):
+    problems = problems_after(
+        lambda d: edit_article(
+            d, "senco", paraphrases={"A sentence nobody wrote.": "Every school must have a"}
+        ),
+        knowledge_copy,
+    )
+    assert any(
+        "senco.yml: paraphrases: 'A sentence nobody wrote.' is not a sentence" in p
+        for p in problems
+    )

@@ -19,6 +19,15 @@ HARD = (
     "institutional responsibilities regarding individualised provision necessitate comprehensive "
     "multidisciplinary consultation."
 )
+# The guidance's own words: supported by the article's quotes, but too hard for grade 7.
+HARD_SENCO = (
+    "They have day to day responsibility for how children with SEN are supported within a school "
+    "and to co-ordinate the specific provision for individual pupils."
+)
+HARD_MEETINGS = (
+    "These meetings should allow sufficient time for you to express your views, and to discuss "
+    "and plan effectively, meaning they would be longer than most parent-teacher meetings."
+)
 
 
 def validate(knowledge_dir: Path) -> subprocess.CompletedProcess:
@@ -55,7 +64,7 @@ def test_a_line_is_read_as_a_sentence_and_placeholders_are_left_out():
 
 
 def test_a_hard_answer_fails_validation_naming_the_article(knowledge_copy):
-    edit_article(knowledge_copy, "senco", answer=HARD)
+    edit_article(knowledge_copy, "senco", answer=HARD_SENCO)
     result = validate(knowledge_copy)
     assert result.returncode == 1
     assert "senco: answer: reading grade" in result.stderr
@@ -63,25 +72,21 @@ def test_a_hard_answer_fails_validation_naming_the_article(knowledge_copy):
 
 
 def test_a_hard_summary_or_detail_fails_too(knowledge_copy):
-    edit_article(knowledge_copy, "meetings", summary=HARD, detail=HARD)
+    edit_article(knowledge_copy, "meetings", summary=HARD_MEETINGS, detail=HARD_MEETINGS)
     result = validate(knowledge_copy)
     assert result.returncode == 1
     assert "meetings: summary: reading grade" in result.stderr
     assert "meetings: detail: reading grade" in result.stderr
 
 
-def test_a_median_above_6_fails_even_when_no_answer_is_above_7(knowledge_copy):
-    middling = (
-        "The school should think carefully about what your child needs. "
-        "Teachers should regularly check whether additional support is right for your child."
-    )
-    assert readability.MAX_MEDIAN_GRADE < readability.grade(middling) <= readability.MAX_GRADE
-    for path in (knowledge_copy / "articles").glob("*.yml"):
-        edit_article(knowledge_copy, path.stem, answer=middling)
-    result = validate(knowledge_copy)
-    assert result.returncode == 1
-    assert "median answer reading grade" in result.stderr
-    assert ": answer: reading grade" not in result.stderr
+def test_a_median_above_6_fails_even_when_no_answer_is_above_7():
+    grades = [readability.Grade(f"a{n}: answer", 6.5) for n in range(5)]
+    grades += [readability.Grade(f"a{n}: summary", 3.0) for n in range(5)]
+    [problem] = readability.problems(grades, "articles", median_of_answers=True)
+    assert problem.startswith("articles: median answer reading grade 6.5, above 6")
+    assert readability.problems(grades, "articles") == []
+    easier = [readability.Grade("a9: answer", 2.0), readability.Grade("a8: answer", 3.0)]
+    assert readability.median_answer_grade(grades + easier * 3) <= readability.MAX_MEDIAN_GRADE
 
 
 def test_a_hard_reply_fails_and_an_advisers_reply_is_not_graded(knowledge_copy):
