@@ -56,13 +56,14 @@ DUTY_IN_QUOTE = re.compile(r"\b(?:musts?|legally|legal duty|required|compulsory)
 MIN_SHARED_WORDS = 2
 CHECKED_TEXTS = ("answer", "summary", "detail")
 _LIST_MARKER = re.compile(r"^\s*(?:[-\u2022*]|\d+[.)])\s+")
-# Words too common to say what a sentence is about; modal verbs are judged separately.
+# Words too common to say what a sentence is about (apostrophes are dropped before the look-up);
+# modal verbs are judged separately.
 STOP_WORDS = frozenset(
-    """a an and are as at be been being but by can could do does don't for from had has have he
+    """a an and are as at be been being but by can could do does dont for from had has have he
     her him his how i if in into is it its may might more most must no not of on or our own she
     should so than that the their them then there these they this those to too up us was we were
-    what when where whether which who will with would you your yours also any all just
-    very about some here there other only each thing things""".split()
+    what when where whether which who will with would you your yours also any all just very
+    about some here other only each thing things""".split()
 )
 # Each sentence of an answer, summary or detail rests on a quote of its article: at least
 # MIN_SUPPORT of its content words (glosses in brackets left out) are in one quote, or the article
