@@ -45,6 +45,33 @@ FOLLOW_UP_KEYS = ("how", "refused", "when", "who", "next")
 STAGE_KEYS = ("early-years", "school", "post-16")
 BEYOND_PREFIX = "beyond:"
 
+# "Must" and the words that mean the same. An article may say one of these only where one of its
+# own quotes says "must" (or a legal duty) about the same thing: the guidance's "should" stays
+# "should". A sentence and a quote are about the same thing when they share MIN_SHARED_WORDS
+# content words.
+DUTY_IN_ARTICLE = re.compile(
+    r"\b(?:must|ha(?:ve|s|d) to|required (?:to|by law)|legally|legal duty|compulsory)\b", re.I
+)
+DUTY_IN_QUOTE = re.compile(r"\b(?:musts?|legally|legal duty|required|compulsory)\b", re.I)
+MIN_SHARED_WORDS = 2
+CHECKED_TEXTS = ("answer", "summary", "detail")
+_LIST_MARKER = re.compile(r"^\s*(?:[-\u2022*]|\d+[.)])\s+")
+# Words too common to say what a sentence is about (apostrophes are dropped before the look-up);
+# modal verbs are judged separately.
+STOP_WORDS = frozenset(
+    """a an and are as at be been being but by can could do does dont for from had has have he
+    her him his how i if in into is it its may might more most must no not of on or our own she
+    should so than that the their them then there these they this those to too up us was we were
+    what when where whether which who will with would you your yours also any all just very
+    about some here other only each thing things""".split()
+)
+# Each sentence of an answer, summary or detail rests on a quote of its article: at least
+# MIN_SUPPORT of its content words (glosses in brackets left out) are in one quote, or the article
+# names the quote's words it puts plainly (``paraphrases``). A sentence of fewer than two content
+# words ("Still a no?", "It may include:") needs nothing.
+MIN_SUPPORT = 0.5
+_GLOSS = re.compile(r"\([^)]*\)")
+
 
 def contains_placeholder(text: str) -> bool:
     return any(p.search(text) for p in PLACEHOLDER_PATTERNS)
@@ -65,6 +92,22 @@ class KnowledgeError(Exception):
         self.problems = problems
 
 
+def sentences(text: str) -> list[str]:
+    """The sentences of ``text``: each line at least one, list markers left out."""
+    found = []
+    for line in str(text).splitlines():
+        line = _LIST_MARKER.sub("", line).strip()
+        found += [part for part in re.split(r"(?<=[.?!])\s+|(?<=[.?!]\))\s+", line) if part]
+    return found
+
+
+def content_words(text: str) -> set[str]:
+    """The words that say what ``text`` is about, cut to five letters so that "involve",
+    "involved" and "involving" are one word."""
+    words = re.findall(r"[a-z0-9\u00a3]+", normalise_for_quotes(text).lower().replace("'", ""))
+    return {w[:5] for w in words if w not in STOP_WORDS and len(w) > 2}
+
+
 @dataclass
 class Section:
     heading: str
@@ -83,6 +126,8 @@ class GuidanceDocument:
     path: Path
     text: str
     sections: list[Section]
+    # word -> the guidance sentence that says it with "should", where another says it with "must"
+    should_not_must: dict[str, str] = field(default_factory=dict)
 
     @property
     def content_sections(self) -> list[Section]:
@@ -193,7 +238,21 @@ def load_guidance(meta_path: Path, problems: list[str]) -> GuidanceDocument | No
         sections.append(
             Section(heading, body, contains_placeholder(heading) or contains_placeholder(body))
         )
-    return GuidanceDocument(meta["id"], meta["title"], text_path, text, sections)
+    doc = GuidanceDocument(meta["id"], meta["title"], text_path, text, sections)
+    weaker = meta.get("should_not_must") or {}
+    if not isinstance(weaker, dict):
+        problems.append(f"{meta_path}: should_not_must: must map a word to a 'should' sentence")
+        return doc
+    for word, sentence in weaker.items():
+        if not doc.supports(str(sentence)):
+            problems.append(
+                f"{meta_path}: should_not_must: {word}: not found verbatim in {text_path.name}"
+            )
+        elif not re.search(r"\bshould\b", str(sentence), re.I):
+            problems.append(f"{meta_path}: should_not_must: {word}: the sentence has no 'should'")
+        else:
+            doc.should_not_must[str(word).lower()] = str(sentence)
+    return doc
 
 
 def _as_list(value: object) -> list:
@@ -239,10 +298,87 @@ def _check_article(path: Path, data: dict, guidance: dict[str, GuidanceDocument]
             problems.append(f"{path}: quote: contains placeholder text: '{quote}'")
         elif not doc.supports(str(quote)):
             problems.append(f"{path}: quote: not found verbatim in '{doc.id}': '{quote}'")
+    problems += _check_duties(path, data, doc)
+    problems += _check_support(path, data)
     if not isinstance(data["related"], list):
         problems.append(f"{path}: related: must be a list of article ids")
     if not isinstance(data["questions"], list):
         problems.append(f"{path}: questions: must be a list of questions")
+    return problems
+
+
+def _check_duties(path: Path, data: dict, doc: GuidanceDocument) -> list[str]:
+    """Every "must" (have to, required to, legally ...) rests on a quote of this article that says
+    "must" about the same thing, and never on a word the guidance also says with "should"."""
+    quotes = [str(q) for q in _as_list(data["quote"])]
+    quotes += [str(q) for q in (data.get("stage_quotes") or {}).values()]
+    duty_quotes = [content_words(q) for q in quotes if DUTY_IN_QUOTE.search(q)]
+    texts = [(name, str(data.get(name) or "")) for name in CHECKED_TEXTS]
+    notes = data.get("stage_notes") or {}
+    texts += (
+        [(f"stage_notes: {k}", str(v)) for k, v in notes.items()] if isinstance(notes, dict) else []
+    )
+    problems = []
+    for name, text in texts:
+        for sentence in sentences(text):
+            duty = DUTY_IN_ARTICLE.search(sentence)
+            if not duty:
+                continue
+            words = content_words(sentence)
+            weaker = next((w for w in doc.should_not_must if w[:5] in words), None)
+            if weaker:
+                problems.append(
+                    f"{path}: {name}: '{duty.group(0)}' in '{sentence}': the guidance also says "
+                    f"this with 'should' ('{doc.should_not_must[weaker]}'); keep the weaker "
+                    "reading, 'should'"
+                )
+            elif not any(len(words & quoted) >= MIN_SHARED_WORDS for quoted in duty_quotes):
+                problems.append(
+                    f"{path}: {name}: '{duty.group(0)}' in '{sentence}': no quote of this article "
+                    "says 'must' about it (write 'should' where the guidance does, or quote the "
+                    "sentence that says 'must')"
+                )
+    return problems
+
+
+def _check_support(path: Path, data: dict) -> list[str]:
+    """Every sentence a parent reads is said by one of the article's quotes, in the quote's words
+    or (listed in ``paraphrases``: sentence -> the words of a quote it says plainly) in others."""
+    quotes = [str(q) for q in _as_list(data["quote"])]
+    quotes += [str(q) for q in (data.get("stage_quotes") or {}).values()]
+    quoted = [normalise_for_quotes(q) for q in quotes]
+    quote_words = [content_words(q) for q in quotes]
+    paraphrases = data.get("paraphrases") or {}
+    if not isinstance(paraphrases, dict):
+        return [f"{path}: paraphrases: must map a sentence to the words of a quote it says plainly"]
+    problems = []
+    for sentence, source in paraphrases.items():
+        if not any(normalise_for_quotes(str(source)) in q for q in quoted):
+            problems.append(
+                f"{path}: paraphrases: '{sentence}': '{source}' is not part of a quote of this "
+                "article (add the quote, or point at its words)"
+            )
+    listed = {normalise_for_quotes(str(k)) for k in paraphrases}
+    said = set()
+    for name in CHECKED_TEXTS:
+        for sentence in sentences(str(data.get(name) or "")):
+            said.add(normalise_for_quotes(sentence))
+            if normalise_for_quotes(sentence) in listed:
+                continue
+            words = content_words(_GLOSS.sub(" ", sentence))
+            if len(words) < 2:
+                continue
+            best = max((len(words & q) / len(words) for q in quote_words), default=0.0)
+            if best < MIN_SUPPORT:
+                problems.append(
+                    f"{path}: {name}: '{sentence}' rests on no quote of this article (at most "
+                    f"{best:.0%} of its words are in one): quote the guidance it says, or add it "
+                    "to paraphrases with the words of the quote it puts plainly"
+                )
+    problems += [
+        f"{path}: paraphrases: '{sentence}' is not a sentence of the answer, summary or detail"
+        for sentence in sorted(listed - said)
+    ]
     return problems
 
 

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from bot.assistant import readability
 from bot.settings import ROOT, load_settings
 
 MODEL = ROOT / "models" / "sen-assistant.tar.gz"
@@ -63,8 +64,30 @@ def validate_knowledge(args: argparse.Namespace) -> int:
             f"Guidance '{doc.id}': {len(doc.content_sections)} sections; "
             f"placeholder sections kept from parents: {skipped}"
         )
+    if not _readable(readability.article_grades(kb), Path(args.knowledge) / "articles", True):
+        return 1
     print(f"Knowledge base OK: {len(kb.articles)} articles.")
     return 0
+
+
+def _readable(grades: list, source: Path, median_of_answers: bool = False) -> bool:
+    """Print every reading grade, hardest first; name each one that is too hard."""
+    print(f"Reading grades (Flesch-Kincaid) in {source}, hardest first:")
+    for found in sorted(grades, key=lambda g: -g.grade):
+        print(f"  {found.grade:5.1f}  {found.where}")
+    if median_of_answers:
+        median = readability.median_answer_grade(grades)
+        print(f"  median answer {median:.1f} (at most {readability.MAX_MEDIAN_GRADE:.0f})")
+    problems = readability.problems(grades, str(source), median_of_answers)
+    for problem in problems:
+        print(f"  - {problem}", file=sys.stderr)
+    if problems:
+        print(
+            f"Rewrite each text named above to grade {readability.MAX_GRADE:.0f} or below, "
+            "then run `make validate` again.",
+            file=sys.stderr,
+        )
+    return not problems
 
 
 def validate_replies(replies_path: Path | None = None) -> int:
@@ -78,6 +101,8 @@ def validate_replies(replies_path: Path | None = None) -> int:
         for problem in error.problems:
             print(f"  - {problem}", file=sys.stderr)
         print("Fix each key named above, then run `make validate` again.", file=sys.stderr)
+        return 1
+    if not _readable(readability.reply_grades(found), path):
         return 1
     print(f"Replies OK: {len(found)} entries in {path.name}.")
     return 0

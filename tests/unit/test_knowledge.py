@@ -144,7 +144,9 @@ def test_a_second_guidance_document_is_validated_the_same_way(knowledge_copy):
         quote="Parents can visit the family hub on weekdays.",
         related=["local-offer"],
         answer="You can visit the family hub on weekdays.",
+        summary="You can visit the family hub on weekdays.",
     )
+    article.pop("paraphrases", None)  # the Local Offer's plain wording of its own quotes
     (knowledge_copy / "articles" / "family-hub.yml").write_text(yaml.safe_dump(article))
 
     kb = knowledge.load(knowledge_copy)
@@ -224,3 +226,163 @@ def test_the_stage_notes_say_should_where_the_guidance_does(kb):
         note = article.stage_notes.get("post-16")
         if note:
             assert "should" in note and "must" not in note, article.id
+
+
+# Must and should (issue 15): "must" only where the article's own quotes say "must".
+
+SHOULD_ONLY = (
+    "The school or setting should always let you know and involve you in decisions before they "
+    "start giving the extra or different help to your child."
+)
+
+
+def test_must_where_the_quotes_only_say_should_is_rejected(knowledge_copy):
+    problems = problems_after(
+        lambda d: edit_article(
+            d,
+            "meetings",
+            answer="Schools must meet parents at least three times a year.",
+        ),
+        knowledge_copy,
+    )
+    assert any(
+        "meetings.yml: answer: 'must' in 'Schools must meet parents" in p
+        and "no quote of this article says 'must'" in p
+        for p in problems
+    )
+
+
+@pytest.mark.parametrize(
+    "field, sentence",
+    [
+        ("summary", "Schools have to meet parents at least three times a year."),
+        ("detail", "Schools are required to meet parents at least three times a year."),
+        ("answer", "Schools are legally bound to meet parents three times a year."),
+    ],
+)
+def test_have_to_required_to_and_legally_count_as_must(knowledge_copy, field, sentence):
+    problems = problems_after(
+        lambda d: edit_article(d, "meetings", **{field: sentence}), knowledge_copy
+    )
+    assert any(f"meetings.yml: {field}: '" in p and "says 'must'" in p for p in problems)
+
+
+def test_must_backed_by_a_must_quote_about_the_same_thing_passes(knowledge_copy):
+    edit_article(
+        knowledge_copy,
+        "senco",
+        answer="Every school must have a qualified SENCO.",
+    )
+    assert knowledge.load(knowledge_copy).articles["senco"].answer.startswith("Every school must")
+
+
+def test_a_must_quote_about_something_else_does_not_back_a_must(knowledge_copy):
+    problems = problems_after(
+        lambda d: edit_article(
+            d,
+            "senco",
+            answer="The school must meet parents three times a year.",
+            quote=["Every school must have a qualified SENCO.", "schools should meet parents"],
+        ),
+        knowledge_copy,
+    )
+    assert any("senco.yml: answer: 'must' in 'The school must meet" in p for p in problems)
+
+
+def test_must_involve_is_rejected_where_the_guidance_also_says_should_involve(knowledge_copy):
+    """The audit's finding: Identifying SEN says the school "must ... involve you in decisions",
+    the opening says it "should always ... involve you". Quoting the "must" is not enough."""
+    problems = problems_after(
+        lambda d: edit_article(
+            d,
+            "parent-involvement",
+            answer=(
+                "The school must talk to you and your child, and involve you in decisions before "
+                "it starts, reduces or stops extra or different support for your child."
+            ),
+        ),
+        knowledge_copy,
+    )
+    assert any(
+        "parent-involvement.yml: answer: 'must'" in p and "keep the weaker reading" in p
+        for p in problems
+    )
+
+
+def test_the_should_sentence_of_a_contradiction_must_be_in_the_guidance(knowledge_copy):
+    meta = knowledge_copy / "guidance" / "sen-support-guidance.yml"
+    data = yaml.safe_load(meta.read_text())
+    data["should_not_must"] = {"involve": "The school should always involve parents fully."}
+    meta.write_text(yaml.safe_dump(data, allow_unicode=True))
+    problems = problems_after(lambda d: None, knowledge_copy)
+    assert any("should_not_must: involve: not found verbatim" in p for p in problems)
+
+
+def test_the_real_guidance_names_its_contradiction(kb):
+    assert kb.guidance["sen-support-guidance"].should_not_must == {"involve": SHOULD_ONLY}
+
+
+def test_no_article_tells_parents_the_school_must_involve_them(kb):
+    for article in kb.articles.values():
+        for text in (article.answer, article.summary, article.detail):
+            for sentence in knowledge.sentences(text):
+                if knowledge.DUTY_IN_ARTICLE.search(sentence):
+                    assert "involv" not in sentence.lower(), (article.id, sentence)
+
+
+# Each sentence rests on a quote of its article (issue 15): "the quote exists" is not enough.
+
+UNSUPPORTED = "Every SENCO can give your family a free laptop for homework."
+
+
+def test_a_sentence_no_quote_says_is_rejected(knowledge_copy):
+    answer = "Every school must have a qualified SENCO.\n" + UNSUPPORTED
+    problems = problems_after(lambda d: edit_article(d, "senco", answer=answer), knowledge_copy)
+    assert any(
+        f"senco.yml: answer: '{UNSUPPORTED}' rests on no quote of this article" in p
+        for p in problems
+    )
+    assert not any("'Every school must have a qualified SENCO.'" in p for p in problems)
+
+
+def test_an_unsupported_sentence_in_a_summary_or_detail_is_rejected_too(knowledge_copy):
+    problems = problems_after(
+        lambda d: edit_article(d, "senco", summary=UNSUPPORTED, detail=UNSUPPORTED), knowledge_copy
+    )
+    assert any("senco.yml: summary: 'Every SENCO can give" in p for p in problems)
+    assert any("senco.yml: detail: 'Every SENCO can give" in p for p in problems)
+
+
+def test_a_plain_paraphrase_passes_when_it_names_the_words_of_a_quote(knowledge_copy):
+    plain = "They look after SEN help for each pupil."
+    edit_article(knowledge_copy, "senco", detail=plain)
+    problems = problems_after(lambda d: None, knowledge_copy)
+    assert any(f"senco.yml: detail: '{plain}' rests on no quote" in p for p in problems)
+    source = "to co-ordinate the specific provision for individual pupils"
+    edit_article(knowledge_copy, "senco", paraphrases={plain: source})
+    assert knowledge.load(knowledge_copy).articles["senco"].detail == plain
+
+
+def test_a_paraphrase_must_point_at_a_quote_of_the_article(knowledge_copy):
+    plain = "They look after SEN help for each pupil."
+    problems = problems_after(
+        lambda d: edit_article(
+            d, "senco", detail=plain, paraphrases={plain: "Every SENCO looks after SEN."}
+        ),
+        knowledge_copy,
+    )
+    assert any("senco.yml: paraphrases: 'They look after SEN help for each" in p for p in problems)
+    assert any("is not part of a quote of this article" in p for p in problems)
+
+
+def test_a_paraphrase_of_a_sentence_no_longer_written_is_named(knowledge_copy):
+    problems = problems_after(
+        lambda d: edit_article(
+            d, "senco", paraphrases={"A sentence nobody wrote.": "Every school must have a"}
+        ),
+        knowledge_copy,
+    )
+    assert any(
+        "senco.yml: paraphrases: 'A sentence nobody wrote.' is not a sentence" in p
+        for p in problems
+    )
