@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
@@ -63,6 +64,8 @@ class SentenceEncoder:
                 self.w[key] = np.ascontiguousarray(self.w[key].T)
         self.layers = sum(1 for k in self.w if k.endswith("attention.self.query.weight"))
         self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        # Rasa reads messages in a thread pool (bot.plugins.rasa_run): the cache is shared.
+        self._lock = threading.Lock()
 
     def _encode_ids(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         w = self.w
@@ -111,19 +114,21 @@ class SentenceEncoder:
         texts = [t if t.strip() else "." for t in texts]
         out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
         missing = []
-        for i, text in enumerate(texts):
-            cached = self._recent.get(text)
-            if cached is None:
-                missing.append(i)
-            else:
-                self._recent.move_to_end(text)
-                out[i] = cached
+        with self._lock:
+            for i, text in enumerate(texts):
+                cached = self._recent.get(text)
+                if cached is None:
+                    missing.append(i)
+                else:
+                    self._recent.move_to_end(text)
+                    out[i] = cached
         if missing:
             out[missing] = self._compute([texts[i] for i in missing], batch_size)
-            for i in missing:
-                self._recent[texts[i]] = out[i].copy()
-            while len(self._recent) > RECENT_TEXTS:
-                self._recent.popitem(last=False)
+            with self._lock:
+                for i in missing:
+                    self._recent[texts[i]] = out[i].copy()
+                while len(self._recent) > RECENT_TEXTS:
+                    self._recent.popitem(last=False)
         return out
 
     def _compute(self, texts: list[str], batch_size: int) -> np.ndarray:

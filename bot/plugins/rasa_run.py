@@ -15,6 +15,12 @@ action server: the secret is added to the action endpoint as Rasa reads it, so i
 written into an endpoints file. ``python -m bot.plugins.rasa_run shell ...`` is ``rasa shell``
 with only this change (``make shell``).
 
+It reads each message (the NLU graph: sentence embeddings, the safeguarding checks) in a small
+pool of threads instead of on the event loop: Rasa 3.6 runs the graph inline in
+``MessageProcessor.parse_message``, so one parent's long message held up every other parent's
+reply until it was read. NumPy and the tokenizer release the GIL while they compute, so a short
+message from someone else is read alongside a long one.
+
 And it checks the action server's reply against Rasa's response schema with a validator built
 once: Rasa calls ``jsonschema.validate()`` for every reply, which first checks the schema itself
 against JSON Schema's meta-schema, and that took about 45% of the Rasa server's CPU per message
@@ -133,8 +139,51 @@ def _check_action_schema_once() -> None:
     RemoteAction._validate_action_result = validate_action_result  # type: ignore[method-assign]
 
 
+# Messages read at once; more wait their turn. Two cores here: a few threads keep a short message
+# from waiting behind one long one without the long ones crowding each other out.
+PARSE_THREADS = 4
+
+
+def _parse_off_the_event_loop(threads: int = PARSE_THREADS) -> None:
+    """``MessageProcessor.parse_message`` as Rasa 3.6.21 has it, with the graph run in a thread
+    pool. (Its debug log line, which repeats the parent's text, is left out.)"""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rasa.core.processor import MessageProcessor
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    original = MessageProcessor.parse_message
+    if getattr(original, "off_the_event_loop", False):
+        return
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sen-nlu")
+
+    @functools.wraps(original)
+    async def parse_message(
+        self: MessageProcessor,
+        message: Any,
+        tracker: DialogueStateTracker | None = None,
+        only_output_properties: bool = True,
+    ) -> dict[str, Any]:
+        if self.http_interpreter:
+            return await original(self, message, tracker, only_output_properties)
+        if tracker is None:
+            tracker = DialogueStateTracker.from_events(message.sender_id, [])
+        parse = functools.partial(
+            self._parse_message_with_graph, message, tracker, only_output_properties
+        )
+        parse_data = await asyncio.get_running_loop().run_in_executor(pool, parse)
+        self._update_full_retrieval_intent(parse_data)
+        self._check_for_unseen_features(parse_data)
+        return parse_data
+
+    parse_message.off_the_event_loop = True  # type: ignore[attr-defined]
+    MessageProcessor.parse_message = parse_message  # type: ignore[method-assign]
+
+
 def main() -> None:
     settings = load_settings()
+    _parse_off_the_event_loop()
     _send_actions_secret(actions_secret(settings.data_dir, settings))
     _check_action_schema_once()
     if sys.argv[1:2] == ["shell"]:  # a terminal chat: no HTTP API
