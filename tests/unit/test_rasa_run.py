@@ -222,3 +222,36 @@ def test_the_encoder_cache_is_safe_to_share_between_threads():
         results = list(pool.map(lambda i: encoder.encode(texts[i : i + 40]), range(0, 900, 3)))
     assert all(r.shape[1] == 384 and (r == 1).all() for r in results)
     assert len(encoder._recent) <= RECENT_TEXTS
+
+
+def test_rasa_keeps_its_sqlite_connections_and_commits_without_waiting_for_the_disk(
+    tmp_path, monkeypatch
+):
+    """Rasa's SQL event broker commits every event on its own: with SQLite's defaults each
+    commit waited for the disk, and each session opened and closed a connection."""
+    import sqlalchemy
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.pool import SingletonThreadPool
+
+    monkeypatch.setattr(sqlalchemy, "create_engine", sqlalchemy.create_engine)
+    try:
+        rasa_run._sqlite_without_waiting_for_the_disk()
+        engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'events.db'}")
+        assert isinstance(engine.pool, SingletonThreadPool)
+        with engine.begin() as connection:
+            connection.exec_driver_sql("CREATE TABLE events (data TEXT)")
+            connection.exec_driver_sql("INSERT INTO events VALUES ('hello')")
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        engine.dispose()
+        # Another process (the hand-off watcher) reads what was committed.
+        import sqlite3
+
+        reader = sqlite3.connect(tmp_path / "events.db")
+        assert reader.execute("SELECT data FROM events").fetchall() == [("hello",)]
+        reader.close()
+    finally:
+        if event.contains(Engine, "connect", rasa_run._on_sqlite_connect):
+            event.remove(Engine, "connect", rasa_run._on_sqlite_connect)
