@@ -37,6 +37,18 @@ from bot.assistant.understanding import MAX_PARTS, asking_parts
 from bot.contract import BEYOND_KEY, PARTS_KEY, SAFEGUARDING_INTENT, article_for_intent
 
 
+# The cost of reading a message is bounded whatever its length: at most this many asking parts
+# are classified, each read up to this many words (the encoder reads the whole message up to its
+# 128 tokens; the safeguarding phrase check reads all of it).
+MAX_READ_PARTS = MAX_PARTS
+PART_WORDS = 25
+
+
+def _bounded(part: str) -> str:
+    words = part.split()
+    return part if len(words) <= PART_WORDS else " ".join(words[-PART_WORDS:])
+
+
 class _StoredComponent(GraphComponent):
     """A trainable component that keeps what it learned in Rasa's model storage."""
 
@@ -140,7 +152,7 @@ class SenIntentClassifier(_StoredComponent, IntentClassifier):
         """
         assert self.model is not None
         text = message.get(TEXT) or ""
-        parts = asking_parts(text)[: MAX_PARTS + 2]
+        parts = [_bounded(part) for part in asking_parts(text)[:MAX_READ_PARTS]]
         if len(parts) < 2:
             parts = []
         rows, beyond = self.model.read([text, *parts])
