@@ -60,6 +60,7 @@ def turn_from_tracker(tracker: Tracker) -> Turn:
         stage=tracker.get_slot(SLOT_CHILD_STAGE) or None,
         possible_risk=possible_risk(message),
         in_callback_form=(tracker.active_loop or {}).get("name") == CALLBACK_FORM,
+        last_route=tracker.get_slot(SLOT_ROUTE),
     )
 
 
