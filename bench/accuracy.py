@@ -77,7 +77,16 @@ NOT_SAFEGUARDING = "not-safeguarding"
 BAD_INPUT = "bad input"
 
 # What a run can measure (--only).
-SECTIONS = ("heldout", "safeguarding", "bad-input", "concurrency", "real", "multi", "followups")
+SECTIONS = (
+    "heldout",
+    "safeguarding",
+    "bad-input",
+    "concurrency",
+    "real",
+    "multi",
+    "followups",
+    "length",
+)
 REQUEST_TIMEOUT = 30.0  # seconds, for every HTTP request
 TRAINING_TIMEOUT = 1800.0
 CONCURRENT_CONVERSATIONS = 8
@@ -106,7 +115,17 @@ TARGETS = {
     "followups": ">= 85%",
     "multi": ">= 80%",
     "latency_ratio": "p95 <= 1.6x the bare bot's",
+    "length_150_words": "p95 <= 1.5x the 5-word message's",
+    "length_4000_chars": "p95 <= 2x the 5-word message's",
+    "length_neighbour": "p95 <= 1.5x the same parent's alone",
 }
+# The cost of a message by its length (issue 16): short messages, 150-word messages and
+# 4,000-character messages (the widget's limit) sent in turn in one run, then one parent's short
+# messages alone and while another parent sends 4,000-character messages at the rate limit.
+LENGTH_ROUNDS = 20
+NEIGHBOUR_MESSAGES = 40
+NEIGHBOUR_GAP = 0.25  # seconds between the short-message parent's messages
+RATE_LIMIT_GAP = 3.0  # SEN_RATE_LIMIT's default, 20 messages a minute
 
 PARENT_SENTENCES = (
     "Hi, sorry this is going to be a long message but I wanted to put everything in one place.",
@@ -648,6 +667,78 @@ def given_secret(args: argparse.Namespace) -> str:
     )
 
 
+class DistinctMessages:
+    """Parents' messages that never repeat, cut to a length: the encoder keeps recently seen
+    texts, so a repeated message would time a cache, not the assistant. Made from the real
+    questions' words in order (tests/real_questions), each message starting where the last one
+    stopped."""
+
+    def __init__(self) -> None:
+        from bench.real_questions import load_questions
+
+        self.words = [w for q in load_questions() for w in q.text.split()]
+        self.at = 0
+
+    def take(self, words: int | None = None, chars: int | None = None) -> str:
+        out: list[str] = []
+        size = 0
+        while (words is None or len(out) < words) and (chars is None or size < chars):
+            word = self.words[self.at % len(self.words)]
+            self.at += 1
+            out.append(word)
+            size += len(word) + 1
+        text = " ".join(out)
+        return text[:chars] if chars else text
+
+
+def measure_length(client: Client) -> dict[str, Any]:
+    """p95 latency by message length, and one parent's p95 with and without a neighbour sending
+    4,000-character messages at the rate limit; all in this run, so the ratios compare like with
+    like."""
+    import threading
+
+    messages = DistinctMessages()
+    kinds = {
+        "5_words": lambda: messages.take(words=5),
+        "150_words": lambda: messages.take(words=150),
+        "4000_chars": lambda: messages.take(chars=4000),
+    }
+    seconds: dict[str, list[float]] = {name: [] for name in kinds}
+    for i in range(LENGTH_ROUNDS):
+        for name, text in kinds.items():
+            outcome = client.send(client.new_conversation(), text())
+            seconds[name].append(outcome.seconds)
+        progress("message length", i + 1, LENGTH_ROUNDS)
+    report: dict[str, Any] = {name: latency(values) for name, values in seconds.items()}
+
+    def one_parent(label: str) -> list[float]:
+        sender = client.new_conversation()
+        values = []
+        for i in range(NEIGHBOUR_MESSAGES):
+            values.append(client.send(sender, messages.take(words=5)).seconds)
+            time.sleep(NEIGHBOUR_GAP)
+            progress(label, i + 1, NEIGHBOUR_MESSAGES)
+        return values
+
+    report["parent_alone"] = latency(one_parent("one parent alone"))
+    stop = threading.Event()
+
+    def neighbour() -> None:
+        sender = client.new_conversation()
+        while not stop.is_set():
+            client.send(sender, messages.take(chars=4000))
+            stop.wait(RATE_LIMIT_GAP)
+
+    thread = threading.Thread(target=neighbour, daemon=True)
+    thread.start()
+    try:
+        report["parent_with_neighbour"] = latency(one_parent("one parent, long-message neighbour"))
+    finally:
+        stop.set()
+        thread.join(REQUEST_TIMEOUT)
+    return report
+
+
 def measure(
     client: Client,
     questions: dict[str, list[Question]],
@@ -679,6 +770,8 @@ def measure(
         "failures": failures(results),
         "bad_input": bad_input_details(results),
     }
+    if "length" in sections:
+        report["length"] = measure_length(client)
     if "concurrency" in sections:
         texts = [q.text for q in questions[IN_GUIDANCE]]
         start = time.perf_counter()
@@ -883,6 +976,11 @@ def ratio(report: dict[str, Any]) -> float | None:
     return round(ours / bare, 2) if ours and bare else None
 
 
+def length_ratio(length: dict[str, Any], key: str, base: str) -> float | None:
+    ours, theirs = length.get(key, {}).get("p95_ms"), length.get(base, {}).get("p95_ms")
+    return round(ours / theirs, 2) if ours and theirs else None
+
+
 def table_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     mine, bm25, lat = report["assistant"], report["baseline"], report["latency"]
     training = report["training_seconds"]
@@ -1031,6 +1129,36 @@ def table_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 "-",
             )
         )
+    if "length" in report:
+        length = report["length"]
+        for key, label in (
+            ("5_words", "5-word messages"),
+            ("150_words", "150-word messages"),
+            ("4000_chars", "4,000-character messages"),
+        ):
+            found = length_ratio(length, key, "5_words")
+            rows.append(
+                (
+                    f"Latency p50 / p95 / max, {label}"
+                    + ("" if key == "5_words" else " (p95 over the 5-word p95)"),
+                    milliseconds(length[key])
+                    + ("" if key == "5_words" or found is None else f" ({found:.2f}x)"),
+                    "n/a",
+                    "-" if key == "5_words" else TARGETS[f"length_{key}"],
+                )
+            )
+        found = length_ratio(length, "parent_with_neighbour", "parent_alone")
+        rows.append(
+            (
+                "One parent's short messages alone / beside 4,000-character messages at the "
+                "rate limit (p95 ratio)",
+                f"{milliseconds(length['parent_alone'])} / "
+                f"{milliseconds(length['parent_with_neighbour'])}"
+                + ("" if found is None else f" ({found:.2f}x)"),
+                "n/a",
+                TARGETS["length_neighbour"],
+            )
+        )
     rows.append(
         (
             "Training time",
@@ -1079,6 +1207,13 @@ def targets_missed(report: dict[str, Any]) -> list[str]:
     if "reference" in report:
         found = ratio(report)
         checks["latency_ratio"] = found is not None and found <= 1.6
+    if "length" in report:
+        length = report["length"]
+        for key, most in (("150_words", 1.5), ("4000_chars", 2.0)):
+            found = length_ratio(length, key, "5_words")
+            checks[f"length_{key}"] = found is not None and found <= most
+        found = length_ratio(length, "parent_with_neighbour", "parent_alone")
+        checks["length_neighbour"] = found is not None and found <= 1.5
     return [f"{key} (target {TARGETS[key]})" for key, met in checks.items() if not met]
 
 

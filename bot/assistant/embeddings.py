@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
@@ -39,7 +40,15 @@ def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarr
 
 def _gelu(x: np.ndarray) -> np.ndarray:
     # BERT's exact gelu uses erf; the tanh form differs by < 1e-3 and needs no SciPy call.
-    return 0.5 * x * (1.0 + np.tanh(0.7978845608028654 * (x + 0.044715 * x**3)))
+    inner = x * x
+    inner *= 0.044715 * 0.7978845608028654
+    inner += 0.7978845608028654
+    inner *= x
+    np.tanh(inner, out=inner)
+    inner += 1.0
+    inner *= x
+    inner *= 0.5
+    return inner
 
 
 class SentenceEncoder:
@@ -63,6 +72,8 @@ class SentenceEncoder:
                 self.w[key] = np.ascontiguousarray(self.w[key].T)
         self.layers = sum(1 for k in self.w if k.endswith("attention.self.query.weight"))
         self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        # Rasa reads messages in a thread pool (bot.plugins.rasa_run): the cache is shared.
+        self._lock = threading.Lock()
 
     def _encode_ids(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         w = self.w
@@ -73,6 +84,9 @@ class SentenceEncoder:
             + w["embeddings.token_type_embeddings.weight"][0]
         )
         x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
+        # Every token of the batch as one row: each projection is then one matrix product, which
+        # BLAS does several times faster than NumPy's loop over a stack of small ones.
+        x = x.reshape(batch * length, DIMENSIONS)
         head_dim = DIMENSIONS // self.heads
         attn_bias = (1.0 - mask[:, None, None, :]) * -1e9
         for i in range(self.layers):
@@ -88,7 +102,7 @@ class SentenceEncoder:
             scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(head_dim) + attn_bias
             scores = np.exp(scores - scores.max(-1, keepdims=True))
             scores /= scores.sum(-1, keepdims=True)
-            context = (scores @ v).transpose(0, 2, 1, 3).reshape(batch, length, DIMENSIONS)
+            context = (scores @ v).transpose(0, 2, 1, 3).reshape(batch * length, DIMENSIONS)
             x = _layer_norm(
                 proj("attention.output.dense", context) + x,
                 w[p + "attention.output.LayerNorm.weight"],
@@ -100,6 +114,7 @@ class SentenceEncoder:
                 w[p + "output.LayerNorm.weight"],
                 w[p + "output.LayerNorm.bias"],
             )
+        x = x.reshape(batch, length, DIMENSIONS)
         summed = (x * mask[:, :, None]).sum(1)
         pooled = summed / np.maximum(mask.sum(1, keepdims=True), 1.0)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
@@ -111,19 +126,21 @@ class SentenceEncoder:
         texts = [t if t.strip() else "." for t in texts]
         out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
         missing = []
-        for i, text in enumerate(texts):
-            cached = self._recent.get(text)
-            if cached is None:
-                missing.append(i)
-            else:
-                self._recent.move_to_end(text)
-                out[i] = cached
+        with self._lock:
+            for i, text in enumerate(texts):
+                cached = self._recent.get(text)
+                if cached is None:
+                    missing.append(i)
+                else:
+                    self._recent.move_to_end(text)
+                    out[i] = cached
         if missing:
             out[missing] = self._compute([texts[i] for i in missing], batch_size)
-            for i in missing:
-                self._recent[texts[i]] = out[i].copy()
-            while len(self._recent) > RECENT_TEXTS:
-                self._recent.popitem(last=False)
+            with self._lock:
+                for i in missing:
+                    self._recent[texts[i]] = out[i].copy()
+                while len(self._recent) > RECENT_TEXTS:
+                    self._recent.popitem(last=False)
         return out
 
     def _compute(self, texts: list[str], batch_size: int) -> np.ndarray:

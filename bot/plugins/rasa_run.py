@@ -15,6 +15,18 @@ action server: the secret is added to the action endpoint as Rasa reads it, so i
 written into an endpoints file. ``python -m bot.plugins.rasa_run shell ...`` is ``rasa shell``
 with only this change (``make shell``).
 
+It reads each message (the NLU graph: sentence embeddings, the safeguarding checks) in a small
+pool of threads instead of on the event loop: Rasa 3.6 runs the graph inline in
+``MessageProcessor.parse_message``, so one parent's long message held up every other parent's
+reply until it was read. NumPy and the tokenizer release the GIL while they compute, so a short
+message from someone else is read alongside a long one.
+
+It opens SQLite databases (the default tracker store and event broker, in var/) in write-ahead-log
+mode with ``synchronous=NORMAL``: Rasa's SQL event broker commits every event on its own, and
+with SQLite's defaults each commit waited for the disk twice, which was half of the Rasa server's
+time per message. A commit now survives the process crashing; the last few may be lost if the
+machine loses power (docs/decisions.md). PostgreSQL, in the production profile, is unchanged.
+
 And it checks the action server's reply against Rasa's response schema with a validator built
 once: Rasa calls ``jsonschema.validate()`` for every reply, which first checks the schema itself
 against JSON Schema's meta-schema, and that took about 45% of the Rasa server's CPU per message
@@ -133,8 +145,95 @@ def _check_action_schema_once() -> None:
     RemoteAction._validate_action_result = validate_action_result  # type: ignore[method-assign]
 
 
+# Messages read at once; more wait their turn. Two cores here: a few threads keep a short message
+# from waiting behind one long one without the long ones crowding each other out.
+PARSE_THREADS = 4
+
+
+def _parse_off_the_event_loop(threads: int = PARSE_THREADS) -> None:
+    """``MessageProcessor.parse_message`` as Rasa 3.6.21 has it, with the graph run in a thread
+    pool. (Its debug log line, which repeats the parent's text, is left out.)"""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rasa.core.processor import MessageProcessor
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    original = MessageProcessor.parse_message
+    if getattr(original, "off_the_event_loop", False):
+        return
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sen-nlu")
+
+    @functools.wraps(original)
+    async def parse_message(
+        self: MessageProcessor,
+        message: Any,
+        tracker: DialogueStateTracker | None = None,
+        only_output_properties: bool = True,
+    ) -> dict[str, Any]:
+        if self.http_interpreter:
+            return await original(self, message, tracker, only_output_properties)
+        if tracker is None:
+            tracker = DialogueStateTracker.from_events(message.sender_id, [])
+        parse = functools.partial(
+            self._parse_message_with_graph, message, tracker, only_output_properties
+        )
+        parse_data = await asyncio.get_running_loop().run_in_executor(pool, parse)
+        self._update_full_retrieval_intent(parse_data)
+        self._check_for_unseen_features(parse_data)
+        return parse_data
+
+    parse_message.off_the_event_loop = True  # type: ignore[attr-defined]
+    MessageProcessor.parse_message = parse_message  # type: ignore[method-assign]
+
+
+def sqlite_pragmas(dbapi_connection: Any) -> None:
+    """Write-ahead log, and no wait for the disk on every commit (see the module's docstring)."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+def _on_sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
+    import sqlite3
+
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        sqlite_pragmas(dbapi_connection)
+
+
+def _sqlite_without_waiting_for_the_disk() -> None:
+    """The pragmas on every SQLite connection, and SQLite engines that keep their connection
+    (one per thread) instead of SQLAlchemy's default for files, a new one for every session:
+    Rasa's stores open a session per write, and closing the last connection to a WAL database
+    checkpoints it and waits for the disk again."""
+    import sqlalchemy
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.pool import SingletonThreadPool
+
+    if not event.contains(Engine, "connect", _on_sqlite_connect):
+        event.listen(Engine, "connect", _on_sqlite_connect)
+    create_engine = sqlalchemy.create_engine
+    if getattr(create_engine, "keeps_sqlite_connections", False):
+        return
+
+    @functools.wraps(create_engine)
+    def create_engine_keeping_sqlite_connections(url: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(url).startswith("sqlite") and ":memory:" not in str(url):
+            kwargs.setdefault("poolclass", SingletonThreadPool)
+        return create_engine(url, *args, **kwargs)
+
+    create_engine_keeping_sqlite_connections.keeps_sqlite_connections = True  # type: ignore[attr-defined]
+    sqlalchemy.create_engine = create_engine_keeping_sqlite_connections
+
+
 def main() -> None:
     settings = load_settings()
+    _parse_off_the_event_loop()
+    _sqlite_without_waiting_for_the_disk()
     _send_actions_secret(actions_secret(settings.data_dir, settings))
     _check_action_schema_once()
     if sys.argv[1:2] == ["shell"]:  # a terminal chat: no HTTP API

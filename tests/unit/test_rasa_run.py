@@ -158,3 +158,100 @@ def test_the_action_server_will_not_listen_off_loopback_without_a_given_secret(t
     ended = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert ended.returncode == 1
     assert "set SEN_ACTIONS_SECRET" in ended.stderr
+
+
+def test_a_message_being_read_does_not_hold_up_the_event_loop():
+    """Reading one parent's long message (the NLU graph) runs in a thread: meanwhile the event
+    loop goes on serving everyone else. Before, Rasa ran the graph inline and nothing else ran
+    until it finished."""
+    import asyncio
+    import threading
+
+    from rasa.core.channels.channel import UserMessage
+    from rasa.core.processor import MessageProcessor
+
+    rasa_run._parse_off_the_event_loop()
+    started, release = threading.Event(), threading.Event()
+    seen_threads = []
+
+    class Reading:
+        http_interpreter = None
+
+        def _parse_message_with_graph(self, message, tracker, only_output_properties=True):
+            seen_threads.append(threading.current_thread().name)
+            started.set()
+            assert release.wait(5), "the event loop never ran while the message was read"
+            return {"text": message.text, "intent": {"name": "greet", "confidence": 1.0}}
+
+        def _update_full_retrieval_intent(self, parse_data):
+            pass
+
+        def _check_for_unseen_features(self, parse_data):
+            pass
+
+    async def scenario():
+        reading = asyncio.ensure_future(
+            MessageProcessor.parse_message(Reading(), UserMessage("a long message", sender_id="a"))
+        )
+        while not started.is_set():
+            await asyncio.sleep(0.01)
+        release.set()  # only reachable if the loop is free while the graph runs
+        return await reading
+
+    parse_data = asyncio.run(scenario())
+    assert parse_data["intent"]["name"] == "greet"
+    assert seen_threads and seen_threads[0].startswith("sen-nlu")
+
+
+def test_the_encoder_cache_is_safe_to_share_between_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bot.assistant.embeddings import RECENT_TEXTS, SentenceEncoder
+
+    encoder = SentenceEncoder.__new__(SentenceEncoder)
+    import collections
+    import threading
+
+    import numpy as np
+
+    encoder._recent = collections.OrderedDict()
+    encoder._lock = threading.Lock()
+    encoder._compute = lambda texts, batch_size: np.ones((len(texts), 384), np.float32)
+    texts = [f"message {i}" for i in range(RECENT_TEXTS * 4)]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda i: encoder.encode(texts[i : i + 40]), range(0, 900, 3)))
+    assert all(r.shape[1] == 384 and (r == 1).all() for r in results)
+    assert len(encoder._recent) <= RECENT_TEXTS
+
+
+def test_rasa_keeps_its_sqlite_connections_and_commits_without_waiting_for_the_disk(
+    tmp_path, monkeypatch
+):
+    """Rasa's SQL event broker commits every event on its own: with SQLite's defaults each
+    commit waited for the disk, and each session opened and closed a connection."""
+    import sqlalchemy
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.pool import SingletonThreadPool
+
+    monkeypatch.setattr(sqlalchemy, "create_engine", sqlalchemy.create_engine)
+    try:
+        rasa_run._sqlite_without_waiting_for_the_disk()
+        engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'events.db'}")
+        assert isinstance(engine.pool, SingletonThreadPool)
+        with engine.begin() as connection:
+            connection.exec_driver_sql("CREATE TABLE events (data TEXT)")
+            connection.exec_driver_sql("INSERT INTO events VALUES ('hello')")
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        engine.dispose()
+        # Another process (the hand-off watcher) reads what was committed.
+        import sqlite3
+
+        reader = sqlite3.connect(tmp_path / "events.db")
+        assert reader.execute("SELECT data FROM events").fetchall() == [("hello",)]
+        reader.close()
+    finally:
+        if event.contains(Engine, "connect", rasa_run._on_sqlite_connect):
+            event.remove(Engine, "connect", rasa_run._on_sqlite_connect)
