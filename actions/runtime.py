@@ -15,6 +15,7 @@ from bot.assistant.retrieval import KnowledgeRetriever
 from bot.assistant.safeguarding import possible_risk
 from bot.cases.store import CaseStore
 from bot.contract import (
+    BEYOND_KEY,
     PARTS_KEY,
     SLOT_CHILD_STAGE,
     SLOT_ESCALATED_TOPICS,
@@ -60,11 +61,18 @@ def turn_from_tracker(tracker: Tracker) -> Turn:
         stage=tracker.get_slot(SLOT_CHILD_STAGE) or None,
         possible_risk=possible_risk(message),
         in_callback_form=(tracker.active_loop or {}).get("name") == CALLBACK_FORM,
+        beyond=_probability(message.get(BEYOND_KEY)),
         last_route=tracker.get_slot(SLOT_ROUTE),
     )
 
 
 CALLBACK_FORM = "callback_form"
+
+
+def _probability(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0:
+        return float(value)
+    return None
 
 
 def _strings(value: Any) -> list[str]:

@@ -24,7 +24,7 @@ from bot.assistant import knowledge
 from bot.assistant.responder import Reply, Responder, Turn
 from bot.assistant.retrieval import KnowledgeRetriever
 from bot.assistant.safeguarding import possible_risk
-from bot.contract import PARTS_KEY, Case
+from bot.contract import BEYOND_KEY, PARTS_KEY, Case
 from bot.settings import load_settings
 
 DEFAULT_MODEL = Path("models/sen-assistant.tar.gz")
@@ -93,6 +93,7 @@ class Pipeline:
             offered=list(state.get("offered") or []),
             stage=state.get("child_stage"),
             possible_risk=possible_risk(message),
+            beyond=message.get(BEYOND_KEY),
         )
 
     def conversation(self, texts: Sequence[str]) -> list[dict[str, Any]]:

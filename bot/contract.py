@@ -47,6 +47,8 @@ SLOT_CHILD_STAGE = "child_stage"  # early-years, school or post-16, when the par
 
 # The parse-data key where the NLU puts each asking part of a longer message with its ranking.
 PARTS_KEY = "parts"
+# Where the NLU puts how likely the message (and each part) is beyond the guidance, 0 to 1.
+BEYOND_KEY = "beyond"
 
 
 def intent_for_article(article_id: str) -> str:

@@ -47,6 +47,7 @@ def make_tracker(
     slots: dict | None = None,
     sender_id: str = "parent-1",
     parts: list[dict] | None = None,
+    beyond: float | None = None,
 ):
     """A real rasa_sdk Tracker built from the JSON fixture of a REST conversation."""
     from rasa_sdk import Tracker
@@ -63,6 +64,8 @@ def make_tracker(
     }
     if parts is not None:
         state["latest_message"]["parts"] = parts
+    if beyond is not None:
+        state["latest_message"]["beyond"] = beyond
     state["events"].append(
         {
             "event": "user",

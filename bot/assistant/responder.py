@@ -26,6 +26,7 @@ from bot.assistant.understanding import (
 )
 from bot.assistant.vocabulary import ENTITY_LABEL, article_for_entity
 from bot.contract import (
+    BEYOND_KEY,
     MORE_ENTITY,
     REQUEST_HUMAN_INTENT,
     ROUTE_ESCALATE,
@@ -50,6 +51,10 @@ MISSES_BEFORE_ADVISER_FIRST = 2
 # adviser, and the least confidence that answers from the likeliest article (dev split).
 BEYOND_SHARE = 0.45
 ANSWER_MIN = 0.2
+# With the NLU's yes/no beyond-the-guidance model (parse data ``beyond``), a message at least this
+# likely to be beyond the guidance goes to an adviser (dev split; the share above is the rule for a
+# model trained without it).
+BEYOND_LIKELY = 0.4
 # A part of a longer message counts as a topic of its own from this confidence (dev split).
 PART_THRESHOLD = 0.2
 # A long message's background often carries a second need the question itself doesn't name ("the
@@ -130,6 +135,7 @@ class Turn:
     stage: str | None = None  # the child's stage from earlier turns
     possible_risk: bool = False  # the NLU found a possible (not a clear) risk
     in_callback_form: bool = False  # the parent is part-way through asking for a call-back
+    beyond: float | None = None  # how likely the message is beyond the guidance (the NLU's)
     last_route: str | None = None  # the route of the last bot turn (the ``route`` slot)
 
 
@@ -300,7 +306,7 @@ class Responder:
         ranking = turn.ranking or (
             [{"name": turn.intent, "confidence": turn.confidence}] if turn.intent else []
         )
-        topic = self.topic_of(ranking, ANSWER_MIN)
+        topic = self.topic_of(ranking, ANSWER_MIN, turn.beyond)
         if topic in BEYOND_GUIDANCE_TOPICS:
             return self.escalate(turn, Reason.BEYOND_GUIDANCE, topic=topic)
         article = self.kb.article_for_intent(topic)
@@ -408,16 +414,22 @@ class Responder:
         return Reply("answer", [Message(text, buttons)], article=article.id, misses=0)
 
     # --- several questions at once -------------------------------------------------------
-    def topic_of(self, ranking: list[dict], least: float) -> str | None:
-        """The topic a ranking points to: a beyond-guidance topic when those together hold
-        ``BEYOND_SHARE`` of the belief (or lead it), else the likeliest article if it has at
-        least ``least`` confidence, else None."""
+    def topic_of(
+        self, ranking: list[dict], least: float, beyond_likely: float | None = None
+    ) -> str | None:
+        """The topic a ranking points to: a beyond-guidance topic when the message is likely
+        beyond the guidance (the NLU's yes/no model at ``BEYOND_LIKELY``; without it, those
+        topics together holding ``BEYOND_SHARE`` of the belief) or one leads the ranking; else
+        the likeliest article if it has at least ``least`` confidence; else None."""
         ranking = [r for r in ranking if r.get("name") not in (FALLBACK_INTENT, None)]
         if not ranking:
             return None
         beyond = [r for r in ranking if r.get("name") in BEYOND_GUIDANCE_TOPICS]
-        share = sum(float(r.get("confidence", 0)) for r in beyond)
-        if beyond and (ranking[0] is beyond[0] or share >= BEYOND_SHARE):
+        if beyond_likely is None:
+            likely = sum(float(r.get("confidence", 0)) for r in beyond) >= BEYOND_SHARE
+        else:
+            likely = beyond_likely >= BEYOND_LIKELY
+        if beyond and (ranking[0] is beyond[0] or likely):
             return str(beyond[0]["name"])
         top = ranking[0]
         if (
@@ -430,13 +442,18 @@ class Responder:
     def part_topics(self, turn: Turn) -> list[str]:
         """The distinct topics a message asks about: the whole message's first, then each asking
         part's (read beside the whole message), up to three."""
-        whole = self.topic_of(turn.ranking, ANSWER_MIN)
+        whole = self.topic_of(turn.ranking, ANSWER_MIN, turn.beyond)
         topics = [whole] if whole else []
         second = self.second_topic(turn, whole)
         if second:
             topics.append(second)
         for part in turn.parts:
-            topic = self.topic_of(list(part.get("ranking") or []), PART_THRESHOLD)
+            likely = part.get(BEYOND_KEY)
+            topic = self.topic_of(
+                list(part.get("ranking") or []),
+                PART_THRESHOLD,
+                float(likely) if isinstance(likely, (int, float)) else None,
+            )
             if topic and topic not in topics:
                 topics.append(topic)
         return topics[:MAX_PARTS]

@@ -24,6 +24,7 @@ from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.assistant import replies
 from bot.assistant.intent_model import IntentModel, training_fingerprint
 from bot.assistant.safeguarding import (
     POSSIBLE,
@@ -33,7 +34,7 @@ from bot.assistant.safeguarding import (
     SemanticRiskCheck,
 )
 from bot.assistant.understanding import MAX_PARTS, asking_parts
-from bot.contract import PARTS_KEY, SAFEGUARDING_INTENT
+from bot.contract import BEYOND_KEY, PARTS_KEY, SAFEGUARDING_INTENT, article_for_intent
 
 
 class _StoredComponent(GraphComponent):
@@ -93,7 +94,12 @@ class SenIntentClassifier(_StoredComponent, IntentClassifier):
         texts = [m.get(TEXT) for m in examples]
         labels = [m.get(INTENT) for m in examples]
         self.model = IntentModel.fit(
-            texts, labels, C=self.config["C"], max_iter=self.config["max_iter"]
+            texts,
+            labels,
+            C=self.config["C"],
+            max_iter=self.config["max_iter"],
+            answered={label for label in labels if article_for_intent(label)},
+            beyond=set(replies.topics()),
         )
         with self.model_storage.write_to(self.resource) as directory:
             self.model.save(Path(directory))
@@ -137,22 +143,27 @@ class SenIntentClassifier(_StoredComponent, IntentClassifier):
         parts = asking_parts(text)[: MAX_PARTS + 2]
         if len(parts) < 2:
             parts = []
-        rows = self.model.probabilities([text, *parts])
+        rows, beyond = self.model.read([text, *parts])
         whole, part_rows = rows[0], rows[1:]
         ranking = self.model.ranked(whole, self.config["ranking_length"])
         message.set(INTENT, ranking[0], add_to_output=True)
         message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+        if beyond is not None:
+            message.set(BEYOND_KEY, round(float(beyond[0]), 4), add_to_output=True)
         if parts:
             weight = float(self.config["part_weight"])
-            described = [
-                {
+            described = []
+            for i, (part, row) in enumerate(zip(parts, part_rows, strict=True)):
+                entry: dict[str, Any] = {
                     "text": part,
                     "ranking": self.model.ranked(
                         weight * row + (1.0 - weight) * whole, self.config["parts_ranking_length"]
                     ),
                 }
-                for part, row in zip(parts, part_rows, strict=True)
-            ]
+                if beyond is not None:
+                    share = weight * beyond[i + 1] + (1.0 - weight) * beyond[0]
+                    entry[BEYOND_KEY] = round(float(share), 4)
+                described.append(entry)
             message.set(PARTS_KEY, described, add_to_output=True)
 
 

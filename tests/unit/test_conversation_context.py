@@ -261,3 +261,31 @@ def test_a_follow_up_the_classifier_reads_as_something_else_is_not_forced_onto_t
     )
     _, slots = run(tracker)
     assert slots["kb_article"] == "local-offer"
+
+
+def test_a_question_likely_beyond_the_guidance_is_handed_over_though_an_article_leads(data_dir):
+    """The NLU's yes/no model says the question is beyond the guidance: an article that happens
+    to lead the ranking does not answer it."""
+    tracker = make_tracker(
+        "does a child have to see an EP before the school can ask for a statutory assessment",
+        "kb_educational_psychologist",
+        0.5,
+        ranking=ranked(("kb_educational_psychologist", 0.5), ("out_ehcp_process", 0.2)),
+        beyond=0.7,
+    )
+    _, slots = run(tracker)
+    assert slots["route"] == "escalate"
+    assert slots["escalated_topics"] == ["out_ehcp_process"]
+
+
+def test_a_question_unlikely_beyond_the_guidance_is_answered(data_dir):
+    tracker = make_tracker(
+        "what does an educational psychologist do",
+        "kb_educational_psychologist",
+        0.5,
+        ranking=ranked(("kb_educational_psychologist", 0.5), ("out_ehcp_process", 0.3)),
+        beyond=0.1,
+    )
+    _, slots = run(tracker)
+    assert slots["route"] == "answer"
+    assert slots["kb_article"] == "educational-psychologist"

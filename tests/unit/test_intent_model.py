@@ -26,7 +26,16 @@ def examples(*files: Path) -> tuple[list[str], list[str]]:
 
 @pytest.fixture(scope="module")
 def trained():
-    return IntentModel.fit(*examples(*sorted((ROOT / "data" / "nlu").glob("*.yml"))))
+    from bot.assistant import replies
+    from bot.contract import article_for_intent
+
+    texts, labels = examples(*sorted((ROOT / "data" / "nlu").glob("*.yml")))
+    return IntentModel.fit(
+        texts,
+        labels,
+        answered={label for label in labels if article_for_intent(label)},
+        beyond=set(replies.topics()),
+    )
 
 
 def test_held_out_questions_are_not_in_the_training_data():
@@ -51,6 +60,30 @@ def test_a_saved_model_loads_without_pickle_and_predicts_the_same(trained, tmp_p
     texts = ["whats a senco", "how long does an ehcp take", "hiya"]
     assert [r[0]["name"] for r in loaded.rank(texts)] == [r[0]["name"] for r in trained.rank(texts)]
     assert [r[0]["name"] for r in loaded.rank(texts)] == ["kb_senco", "out_ehcp_process", "greet"]
+    assert np.allclose(loaded.read(texts)[1], trained.read(texts)[1])
+
+
+@pytest.mark.slow
+def test_the_yes_no_model_tells_questions_beyond_the_guidance_from_answered_ones(trained):
+    _, beyond = trained.read(
+        [
+            "who is the senco and what do they do",
+            "what does sen support mean",
+            "the school keep sending him home at lunchtime, is that an exclusion",
+            "how do i appeal to the tribunal about the ehcp",
+        ]
+    )
+    assert beyond is not None
+    assert beyond[0] < 0.4 and beyond[1] < 0.4
+    assert beyond[2] > 0.4 and beyond[3] > 0.4
+
+
+def test_a_model_saved_without_the_yes_no_model_still_loads(tmp_path):
+    model = IntentModel.fit(["who is the senco", "what is an ehcp"] * 3, ["a", "b"] * 3)
+    model.save(tmp_path)
+    loaded = IntentModel.load(tmp_path)
+    assert loaded.beyond_coef is None
+    assert loaded.read(["senco"])[1] is None
 
 
 @pytest.mark.slow
@@ -76,6 +109,8 @@ def test_the_nlu_component_gives_each_question_of_a_long_message_its_own_ranking
         "And can they get an educational psychologist to see him?",
     ]
     assert parts[0]["ranking"][0]["name"] == "kb_senco"
+    assert all(0.0 <= p["beyond"] <= 1.0 for p in parts)
+    assert 0.0 <= several.get("beyond") <= 1.0
     assert all(len(p["ranking"]) <= 10 for p in parts)
     assert PARTS_KEY not in single.as_dict(only_output_properties=True)
     assert single.get("intent")["name"] == "kb_senco"
