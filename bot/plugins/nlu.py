@@ -36,7 +36,6 @@ from bot.assistant.safeguarding import (
 from bot.assistant.understanding import MAX_PARTS, asking_parts
 from bot.contract import BEYOND_KEY, PARTS_KEY, SAFEGUARDING_INTENT, article_for_intent
 
-
 # The cost of reading a message is bounded whatever its length: at most this many asking parts
 # are classified, each read up to this many words (the encoder reads the whole message up to its
 # 128 tokens; the safeguarding phrase check reads all of it).
