@@ -1,8 +1,8 @@
 """The safeguarding check scored offline, without a Rasa server (issue 14).
 
 For each message the level the NLU would give from the safeguarding checks alone: an explicit
-phrase (RISK), a word of risk (RISK if the risk classifier gives at least ``cue_threshold``, else
-POSSIBLE), else the trained risk classifier (bot/assistant/risk_model.py: RISK from
+phrase (RISK), a word of risk (RISK if the risk classifier gives at least ``cue_threshold``),
+else the trained risk classifier (bot/assistant/risk_model.py: RISK from
 ``risk_threshold``, POSSIBLE from ``possible_threshold``). The intent classifier's own view is
 left out of ``cv`` and ``honest``; ``e2e`` runs a trained model's whole NLU pipeline.
 
@@ -179,8 +179,8 @@ def level(text: str, score: float, full: float, line: float) -> str | None:
     found = SAFEGUARDING_CHECK.matches(text)
     if found and not found.cue:
         return "risk"
-    if found:
-        return "risk" if score >= CUE else "possible"
+    if found and score >= CUE:
+        return "risk"
     if score >= full:
         return "risk"
     if score >= line:
@@ -253,7 +253,7 @@ def end_to_end(model: Path, honest: bool) -> dict[str, dict[str, str]]:
 
     from rasa.core.agent import Agent
 
-    from bot.assistant.safeguarding import is_at_risk, possible_risk
+    from bot.assistant.safeguarding import SAFETY_KEY, is_at_risk, possible_risk
 
     agent = Agent.load(str(model))
     loop = asyncio.new_event_loop()
@@ -262,19 +262,33 @@ def end_to_end(model: Path, honest: bool) -> dict[str, dict[str, str]]:
         parsed = loop.run_until_complete(agent.parse_message(text))
         if is_at_risk(text, (parsed.get("intent") or {}).get("name")):
             return "risk"
-        return "possible" if possible_risk(parsed) else None
+        if possible_risk(parsed):
+            if (parsed.get(SAFETY_KEY) or {}).get("why") == "classifier":
+                by_intent[0] += 1
+            return "possible"
+        return None
 
     names = [*TUNING_SETS, *([HONEST_SAFEGUARDING_SET] if honest else [])]
     out = {}
+    by_intent = [0]  # short lines that came from the intent classifier's belief alone
     for name in names:
         risks, alikes = load_set(name)
-        out[name] = figures([level(t) for t in risks], [level(t) for t in alikes])
+        by_intent[0] = 0
+        levels = [level(t) for t in risks]
+        from_intent = by_intent[0]
+        out[name] = figures(levels, [level(t) for t in alikes])
+        out[name]["line_from_intent"] = (
+            f"risks {from_intent}, look-alikes {by_intent[0] - from_intent}"
+        )
     dev = [q.text for q in rq.split_of(rq.load_questions(), "dev")]
+    by_intent[0] = 0
     out["real-dev"] = figures([], [level(t) for t in dev])
+    out["real-dev"]["line_from_intent"] = f"look-alikes {by_intent[0]}"
     print(f"{'set':10} {'risks full':>16} {'risks line':>16} {'alike full':>16} {'alike line':>16}")
     for name, f in out.items():
         print(
-            f"{name:10} {f['full']:>16} {f['line']:>16} {f['false_full']:>16} {f['false_line']:>16}"
+            f"{name:10} {f['full']:>16} {f['line']:>16} {f['false_full']:>16} "
+            f"{f['false_line']:>16}  (lines from the intent classifier: {f['line_from_intent']})"
         )
     return out
 

@@ -239,11 +239,11 @@ BENIGN_PATTERNS = [
     r"\bcan'?t go on (?:school )?trips?\b",
 ]
 
-# Words of risk that are as often said of something else (a condition that bruises, a stim, a
-# book about suicide's cousin "self-harm", "abusive" of a school, "grooming" of hair, a chef's
-# knife): a match is a clear risk only when the trained classifier agrees a little
-# (``cue_threshold``); otherwise it is a possible risk, answered with the short safety line,
-# never nothing. Every other pattern is an explicit statement: a clear risk on its own.
+# Words of risk that are as often said of something else (a condition that bruises, a stim
+# called "self-harm", "abusive" of a school, "grooming" of hair or a dog, a chef's knife): a match
+# is a clear risk only when the trained classifier agrees a little (``cue_threshold``);
+# otherwise the classifier's own level decides (the short line, or nothing). Every other pattern
+# is an explicit statement: a clear risk on its own.
 CUE_PATTERNS = {
     r"\bself[\s-]?harm",
     r"\bhead[\s-]?bang",
@@ -354,7 +354,7 @@ class SemanticRiskCheck:
     """Scores each clause of a message with the trained risk classifier; the message's score is
     the highest. ``RISK`` at or above ``threshold``, ``POSSIBLE`` at or above
     ``possible_threshold`` (answered as usual with a short safety line). A word of risk found by
-    the phrase check (a cue) is a clear risk from ``cue_threshold`` up (``confirms``)."""
+    the phrase check (a cue) is a clear risk from ``cue_threshold`` up (``assess_message``)."""
 
     def __init__(
         self,
@@ -405,10 +405,6 @@ class SemanticRiskCheck:
         i = int(np.argmax(scores))
         return float(scores[i]), chunks[i], vectors[i]
 
-    def confirms(self, text: str | None) -> bool:
-        """Whether a word of risk in the message is meant as risk (see ``CUE_PATTERNS``)."""
-        return self.score(text)[0] >= self.cue_threshold
-
     def matches(self, text: str | None) -> SafeguardingMatch | None:
         """A clear risk by meaning (the full safeguarding reply), or None."""
         level, found = self.assess(text)
@@ -419,14 +415,18 @@ class SemanticRiskCheck:
         the risk statement nearest to it."""
         if not text or not text.strip():
             return None, None
-        score, chunk, vector = self.score(text)
+        return self.level(*self.score(text))
+
+    def level(
+        self, score: float, chunk: str, vector: np.ndarray | None
+    ) -> tuple[str | None, SafeguardingMatch | None]:
         if score >= self.threshold:
             level, prefix = RISK, "similar"
         elif score >= self.possible_threshold:
             level, prefix = POSSIBLE, "possible"
         else:
             return None, None
-        category = self.model.category(vector)
+        category = self.model.category(vector) if vector is not None else "risk"
         return level, SafeguardingMatch(f"{prefix}:{category}", chunk)
 
 
@@ -434,14 +434,18 @@ def assess_message(
     text: str | None, semantic: SemanticRiskCheck | None
 ) -> tuple[str | None, SafeguardingMatch | None]:
     """The level from the safeguarding checks alone (the NLU adds the intent classifier's view):
-    an explicit statement is a clear risk; a word of risk is one when the risk classifier agrees a
-    little (``cue_threshold``), else a possible one; otherwise the risk classifier's level."""
+    an explicit statement is a clear risk; a word of risk is one when the risk classifier gives
+    at least ``cue_threshold``; otherwise the risk classifier's own level. With no classifier
+    (untrained), any phrase match is a clear risk."""
     found = SAFEGUARDING_CHECK.matches(text)
-    if found and not found.cue:
+    if found and (not found.cue or semantic is None):
         return RISK, found
-    if found:
-        return (RISK if semantic is None or semantic.confirms(text) else POSSIBLE), found
-    return semantic.assess(text) if semantic is not None else (None, None)
+    if semantic is None or not text or not text.strip():
+        return None, None
+    score, chunk, vector = semantic.score(text)
+    if found and score >= semantic.cue_threshold:
+        return RISK, found
+    return semantic.level(score, chunk, vector)
 
 
 def _matched_phrase(text: str) -> str | None:

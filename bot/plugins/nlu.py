@@ -176,7 +176,7 @@ class SafeguardingOverride(_StoredComponent):
             "risk_threshold": 0.6,
             "possible_threshold": 0.2,
             # A word of risk found by the phrase check (CUE_PATTERNS) is a clear risk from this
-            # score up, and a possible risk below it.
+            # score up; below it the classifier's own level decides.
             "cue_threshold": 0.3,
             # Logistic regression: inverse regularisation, and how much the positives weigh in
             # all (1.0: as much as all the negatives together).
