@@ -55,6 +55,9 @@ ANSWER_MIN = 0.2
 # likely to be beyond the guidance goes to an adviser (dev split; the share above is the rule for a
 # model trained without it).
 BEYOND_LIKELY = 0.4
+# ... when the articles and beyond-guidance topics together hold at least this much of the intent
+# model's belief (the rest is small talk, hand-off requests and out of scope).
+ABOUT_SEN = 0.5
 # A part of a longer message counts as a topic of its own from this confidence (dev split).
 PART_THRESHOLD = 0.2
 # A long message's background often carries a second need the question itself doesn't name ("the
@@ -425,10 +428,18 @@ class Responder:
         if not ranking:
             return None
         beyond = [r for r in ranking if r.get("name") in BEYOND_GUIDANCE_TOPICS]
+        share = sum(float(r.get("confidence", 0)) for r in beyond)
         if beyond_likely is None:
-            likely = sum(float(r.get("confidence", 0)) for r in beyond) >= BEYOND_SHARE
+            likely = share >= BEYOND_SHARE
         else:
-            likely = beyond_likely >= BEYOND_LIKELY
+            # The yes/no model only knows articles from beyond-guidance topics: it speaks for a
+            # message the intent model reads as about SEN at all, not for "hiya" or nonsense.
+            about_sen = share + sum(
+                float(r.get("confidence", 0))
+                for r in ranking
+                if self.kb.article_for_intent(str(r.get("name")))
+            )
+            likely = beyond_likely >= BEYOND_LIKELY and about_sen >= ABOUT_SEN
         if beyond and (ranking[0] is beyond[0] or likely):
             return str(beyond[0]["name"])
         top = ranking[0]

@@ -289,3 +289,18 @@ def test_a_question_unlikely_beyond_the_guidance_is_answered(data_dir):
     _, slots = run(tracker)
     assert slots["route"] == "answer"
     assert slots["kb_article"] == "educational-psychologist"
+
+
+def test_the_beyond_model_does_not_speak_for_a_message_that_is_not_about_sen(data_dir):
+    """A typed button payload or nonsense is not a question beyond the guidance, whatever the
+    yes/no model (trained on articles against beyond-guidance topics only) makes of it."""
+    tracker = make_tracker(
+        'request_human{"x":1}',
+        "nlu_fallback",
+        0.5,
+        ranking=ranked(("request_human", 0.26), ("bot_challenge", 0.12), ("out_transport", 0.05)),
+        beyond=0.68,
+    )
+    _, slots = run(tracker)
+    assert slots["route"] != "escalate"
+    assert slots["escalated_topics"] == []
