@@ -214,6 +214,12 @@ def _set_cookie(request: Request, response: HTTPResponse, name: str, value: str,
         cookie["secure"] = True
 
 
+def client_address(request: Request) -> str:
+    """The client's address: the one a trusted proxy names (Sanic's ``SANIC_REAL_IP_HEADER`` or
+    ``SANIC_PROXIES_COUNT``, see docs/security.md), else the connection's peer."""
+    return request.remote_addr or request.ip or ""
+
+
 def _safe_next(target: str | None) -> str:
     # Only a path on this site: never an open redirect.
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
@@ -236,7 +242,10 @@ async def login(request: Request) -> HTTPResponse:
             request, secrets.token_urlsafe(24), replies.text("adviser.login_retry"), 403
         )
     result = await asyncio.to_thread(
-        _ctx(request).accounts.login, _form(request, "username", 64), _form(request, "password")
+        _ctx(request).accounts.login,
+        _form(request, "username", 64),
+        _form(request, "password"),
+        client_address(request),
     )
     if result.session_token is None:
         message = replies.text("adviser.login_locked" if result.locked else "adviser.login_wrong")
