@@ -21,7 +21,6 @@ when it is one of the assistant's buttons (bot.channels.payloads).
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from asyncio import CancelledError
@@ -39,6 +38,7 @@ from bot.channels.tokens import Tokens
 from bot.channels.trouble import handle_or_apologise
 from bot.contract import clean_text
 from bot.settings import load_settings, stored_secret
+from bot.web import json_value
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ class SignedRestInput(InputChannel):
 
 def _json_object(body: bytes | None) -> dict[str, Any] | None:
     try:
-        value = json.loads(body or b"null")
-    except (ValueError, UnicodeDecodeError):
+        value = json_value(body)  # a body nested too deeply is bad JSON, not a crash
+    except ValueError:
         return None
     return value if isinstance(value, dict) else None

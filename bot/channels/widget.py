@@ -44,7 +44,7 @@ from typing import Any
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from rasa.core.channels.socketio import SocketBlueprint
 from rasa.core.lock_store import LockError
-from sanic import Sanic
+from sanic import Blueprint, Sanic
 from sanic.request import Request
 from sanic.response import HTTPResponse, json
 from socketio import AsyncRedisManager, AsyncServer
@@ -215,11 +215,29 @@ def _client_manager() -> AsyncRedisManager | None:
 
 
 class _Blueprint(SocketBlueprint):
-    """Keeps the Sanic app, to reach the agent (tracker store, lock store)."""
+    """Keeps the Sanic app, to reach the agent (tracker store, lock store), and serves engine.io
+    through a handler Sanic knows may end a websocket with no response."""
 
     def register(self, app: Sanic, options: dict[str, Any]) -> None:
         self.ctx.app = app
-        super().register(app, options)
+        add_engineio_route(app, self.ctx.sio, self.ctx.socketio_path)
+        Blueprint.register(self, app, options)  # not SocketBlueprint's: its route is added above
+
+
+def add_engineio_route(app: Sanic, sio: AsyncServer, path: str) -> None:
+    """engine.io's own Sanic route (``sio.attach``) is its bound ``handle_request``, which returns
+    None once a websocket closes; Sanic then raised "Invalid response type None" and logged an
+    ERROR with a traceback for every widget that disconnected. Sanic accepts None only from a
+    handler marked ``is_websocket``: so this one is (a polling request still gets its response)."""
+
+    async def engineio(request: Request) -> HTTPResponse | None:
+        return await sio.eio.handle_request(request)
+
+    engineio.is_websocket = True  # type: ignore[attr-defined]
+    app.add_route(
+        engineio, f"/{path.strip('/')}/", methods=["GET", "POST", "OPTIONS"], name="engineio"
+    )
+    app.enable_websocket()
 
 
 class WidgetInput(InputChannel):

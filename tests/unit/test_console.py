@@ -357,6 +357,15 @@ def test_an_unknown_username_is_answered_exactly_as_a_wrong_password(
     assert len(checks) == LOCKOUT_ATTEMPTS  # a dummy hash is checked for an unknown user too
 
 
+@pytest.mark.parametrize("case_id", ["99999999999999999999"])
+def test_a_case_id_too_large_for_the_database_is_a_404(adviser: Browser, case_id: str) -> None:
+    assert adviser.get(f"/cases/{case_id}").status_code == 404
+    assert adviser.get(f"/cases/{case_id}/messages.json").status_code == 404
+    for action in ("claim", "close", "messages"):
+        reply = adviser.post(f"/cases/{case_id}/{action}", {"outcome": "x", "text": "x"})
+        assert reply.status_code == 404
+
+
 def test_sessions_end_when_idle_and_at_logout(tmp_path: Path, adviser: Browser) -> None:
     clock = [datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)]
     accounts = Accounts(f"sqlite:///{tmp_path / 'b.db'}", now=lambda: clock[0])

@@ -134,3 +134,12 @@ def test_only_the_assistants_button_payloads_reach_rasa_as_payloads(rest) -> Non
         "/kb_senco",
         "x",
     ]
+
+
+def test_deeply_nested_json_is_a_400_not_a_crash(rest) -> None:
+    deep = b"[" * 10_000 + b"]" * 10_000  # 20 KB: json.loads gives up with a RecursionError
+    reply = send(rest, deep)
+    assert reply.status_code == 400 and reply.json()["error"] == "invalid"
+    renewed = requests.post(f"{rest.url}/session", data=deep, timeout=10)
+    assert renewed.status_code == 200 and renewed.json()["sender"]  # not a renewal: a new one
+    assert not rest.agent.messages

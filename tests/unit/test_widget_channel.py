@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from types import SimpleNamespace
 
@@ -304,3 +305,25 @@ def test_a_huge_or_malformed_feedback_body_is_refused(widget):
     finally:
         parent.close()
     assert widget.store.feedback() == []
+
+
+def test_a_websocket_that_disconnects_logs_no_error(widget, caplog):
+    # Every widget that closed its websocket made Sanic log "Invalid response type None" at
+    # ERROR with a traceback: engine.io's handler returns no response after a websocket.
+    import aiohttp
+
+    async def visit() -> str:
+        url = widget.url + "/socket.io/?EIO=4&transport=websocket"
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(url) as ws:
+                await ws.receive()  # engine.io's open packet
+                await ws.send_str("40")
+                await ws.receive()  # socket.io's connect
+                await ws.send_str('42["session_request",{}]')
+                confirm = (await ws.receive()).data
+        await asyncio.sleep(0.5)  # the server notices the close
+        return confirm
+
+    with caplog.at_level("INFO"):
+        assert "session_confirm" in asyncio.run(visit())
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -52,6 +52,7 @@ from bot.contract import (
     intent_for_article,
 )
 from bot.settings import jwt_secret, load_settings
+from bot.web import client_address, quiet_refusals
 
 logger = logging.getLogger(__name__)
 
@@ -212,12 +213,6 @@ def _set_cookie(request: Request, response: HTTPResponse, name: str, value: str,
     cookie["max-age"] = max_age
     if _ctx(request).settings.secure_cookies:
         cookie["secure"] = True
-
-
-def client_address(request: Request) -> str:
-    """The client's address: the one a trusted proxy names (Sanic's ``SANIC_REAL_IP_HEADER`` or
-    ``SANIC_PROXIES_COUNT``, see docs/security.md), else the connection's peer."""
-    return request.remote_addr or request.ip or ""
 
 
 def _safe_next(target: str | None) -> str:
@@ -666,6 +661,7 @@ def create_app(settings: ConsoleSettings, client: RasaClient | None = None) -> S
     for handler, uri, methods in routes:
         app.add_route(handler, uri, methods=methods, name=f"{handler.__name__}_{methods[0]}")
     app.error_handler.add(Exception, handle_error)
+    quiet_refusals()  # a GET with a body is a WARNING, not an ERROR
     return app
 
 
