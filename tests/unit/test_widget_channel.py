@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from bot.cases.store import CaseStore
+from bot.channels.limits import SESSIONS_LIMITED_REPLY
 from bot.channels.tokens import Tokens
 from bot.channels.widget import bot_payload, history
 from bot.contract import message_id
@@ -157,7 +158,13 @@ _widget_apps = iter(range(10**6))
 
 
 @pytest.fixture
-def widget(tmp_path, monkeypatch):
+def session_limit() -> str:
+    return "30/60"  # SEN_SESSION_LIMIT's default; a test may override this fixture
+
+
+@pytest.fixture
+def widget(tmp_path, monkeypatch, session_limit):
+    monkeypatch.setenv("SEN_SESSION_LIMIT", session_limit)
     from rasa.core.channels.channel import register
     from rasa.core.lock_store import InMemoryLockStore
     from rasa.core.tracker_store import InMemoryTrackerStore
@@ -327,3 +334,33 @@ def test_a_websocket_that_disconnects_logs_no_error(widget, caplog):
     with caplog.at_level("INFO"):
         assert "session_confirm" in asyncio.run(visit())
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_one_socket_may_start_only_a_few_conversations(widget):
+    # The black-box test started 100 conversations from one socket in 5 s, each with its own
+    # per-conversation rate limit.
+    from tests.helpers.socketio_parent import SocketParent
+
+    parent = SocketParent(widget.url).connect()  # its first conversation
+    acks = [parent.call("session_request", {"token": None}) for _ in range(6)]
+    parent.close()
+    assert acks[:4] == [{"ok": True}] * 4
+    assert [ack["error"] for ack in acks[4:]] == ["rate_limited", "rate_limited"]
+    assert acks[-1]["message"] == SESSIONS_LIMITED_REPLY
+    # A reconnect with its token is no new conversation: never refused.
+    again = SocketParent(widget.url, token=parent.token).connect()
+    assert again.new is False
+    again.close()
+
+
+@pytest.mark.parametrize("session_limit", ["3/60"])
+def test_one_address_may_start_only_session_limit_conversations(widget):
+    from tests.helpers.socketio_parent import SocketParent
+
+    for _ in range(3):
+        SocketParent(widget.url).connect().close()
+    late = SocketParent(widget.url)
+    late.client.connect(widget.url, socketio_path="/socket.io", transports=["polling"])
+    ack = late.call("session_request", {"token": None})
+    late.close()
+    assert ack == {"ok": False, "error": "rate_limited", "message": SESSIONS_LIMITED_REPLY}
