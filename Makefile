@@ -21,7 +21,8 @@ export PYTHONPATH := $(CURDIR)
 # Everything the trained model depends on: retrain only when one of these changed.
 TRAINING_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null) \
 	bot/plugins/nlu.py bot/assistant/intent_model.py bot/assistant/embeddings.py bot/assistant/safeguarding.py \
-	bot/assistant/understanding.py knowledge/understanding.yml $(SPACY)
+	bot/assistant/understanding.py knowledge/understanding.yml $(SPACY) \
+	bot/assistant/risk_model.py $(wildcard knowledge/safeguarding/*.yml)
 
 .PHONY: help install run serve shell train validate lint test test-fast bench bench-load lock clean \
 	browser services run-cluster audit audit-online

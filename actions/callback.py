@@ -21,7 +21,8 @@ from bot.assistant.callback import (
 )
 from bot.contract import Callback, Reason
 
-FORM_SLOTS = ("callback_contact", "callback_time", "callback_name", "callback_consent")
+# In the order the form asks: consent first, before any detail is typed.
+FORM_SLOTS = ("callback_consent", "callback_contact", "callback_time", "callback_name")
 
 
 def _checked(slot: str, checked, dispatcher: CollectingDispatcher) -> dict[str, Any]:
@@ -34,6 +35,12 @@ def _checked(slot: str, checked, dispatcher: CollectingDispatcher) -> dict[str, 
 class ValidateCallbackForm(FormValidationAction):
     def name(self) -> str:
         return "validate_callback_form"
+
+    async def required_slots(self, domain_slots, dispatcher, tracker, domain) -> list[str]:
+        """A "no" to consent ends the form there: no contact details are asked for."""
+        if tracker.get_slot("callback_consent") is False:
+            return ["callback_consent"]
+        return list(domain_slots)
 
     def validate_callback_contact(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
         return _checked("callback_contact", check_contact(value), dispatcher)

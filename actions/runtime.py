@@ -62,6 +62,7 @@ def turn_from_tracker(tracker: Tracker) -> Turn:
         possible_risk=possible_risk(message),
         in_callback_form=(tracker.active_loop or {}).get("name") == CALLBACK_FORM,
         beyond=_probability(message.get(BEYOND_KEY)),
+        last_route=tracker.get_slot(SLOT_ROUTE),
     )
 
 

@@ -9,7 +9,6 @@ from rasa_sdk.events import ActionExecuted, ConversationPaused, SessionStarted, 
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.runtime import responder
-from bot.assistant.responder import INTRODUCTION
 
 
 class ActionSessionStart(Action):
@@ -23,7 +22,7 @@ class ActionSessionStart(Action):
         if case is not None and case.paused:
             # A new session (after an hour's silence) must not end an adviser's hand-off.
             return [SessionStarted(), ConversationPaused(), ActionExecuted("action_listen")]
-        dispatcher.utter_message(text=INTRODUCTION)
+        dispatcher.utter_message(text=responder().introduction())
         return [
             SessionStarted(),
             SlotSet("route", "smalltalk"),

@@ -57,6 +57,16 @@ def intent_for_article(article_id: str) -> str:
     return ARTICLE_INTENT_PREFIX + article_id.replace("-", "_")
 
 
+# The "Tell me more" button under an answer: the article's intent with this entity, so it takes the
+# article's own rule to the answer action, which gives the article's detail.
+MORE_ENTITY = "more"
+
+
+def more_payload(article_id: str) -> str:
+    """The "Tell me more" button's payload: ``/kb_senco{"more":"detail"}``."""
+    return f'/{intent_for_article(article_id)}{{"{MORE_ENTITY}":"detail"}}'
+
+
 def article_for_intent(intent: str | None) -> str | None:
     """The article id an intent names, or None when it is not an article's intent."""
     if not intent or not intent.startswith(ARTICLE_INTENT_PREFIX):

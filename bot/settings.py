@@ -528,8 +528,9 @@ class Settings:
             "SEN_OPENING_HOURS",
             "days and times",
             "Mon-Fri 09:00-17:00",
-            "actions (hand-off)",
-            "when a live hand-off is offered",
+            "actions (hand-off, replies)",
+            "when a live hand-off is offered; the hours every reply shows (the introduction, the "
+            "service's phone line)",
         ),
         Variable(
             "SEN_TIMEZONE",

@@ -120,9 +120,12 @@ class SentenceEncoder:
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return pooled / np.maximum(norms, 1e-9)
 
-    def encode(self, texts: Iterable[str], batch_size: int = 32) -> np.ndarray:
+    def encode(
+        self, texts: Iterable[str], batch_size: int = 32, remember: bool = True
+    ) -> np.ndarray:
         """Vectors for the texts. Recently seen texts come from a small cache: in the Rasa
-        server the intent classifier and the safeguarding check embed the same message."""
+        server the intent classifier and the safeguarding check embed the same message.
+        ``remember=False`` (training) leaves the cache as it was."""
         texts = [t if t.strip() else "." for t in texts]
         out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
         missing = []
@@ -136,11 +139,12 @@ class SentenceEncoder:
                     out[i] = cached
         if missing:
             out[missing] = self._compute([texts[i] for i in missing], batch_size)
-            with self._lock:
-                for i in missing:
-                    self._recent[texts[i]] = out[i].copy()
-                while len(self._recent) > RECENT_TEXTS:
-                    self._recent.popitem(last=False)
+            if remember:
+                with self._lock:
+                    for i in missing:
+                        self._recent[texts[i]] = out[i].copy()
+                    while len(self._recent) > RECENT_TEXTS:
+                        self._recent.popitem(last=False)
         return out
 
     def _compute(self, texts: list[str], batch_size: int) -> np.ndarray:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.assistant import replies
+from bot.assistant import replies, service
 from bot.contract import article_for_intent, intent_for_article
 from bot.settings import ROOT
 
@@ -44,6 +44,10 @@ MAX_SUMMARY_WORDS = 40
 FOLLOW_UP_KEYS = ("how", "refused", "when", "who", "next")
 STAGE_KEYS = ("early-years", "school", "post-16")
 BEYOND_PREFIX = "beyond:"
+# The service's details an article may show under its answer (``service:``; the words of each line
+# are contact.<field> in knowledge/replies.yml); a factsheet is named ``factsheets.<id>``.
+CONTACT_FIELDS = ("phone", "email", "website", "local_offer", "find_another")
+FACTSHEET_PREFIX = "factsheets."
 
 # "Must" and the words that mean the same. An article may say one of these only where one of its
 # own quotes says "must" (or a legal duty) about the same thing: the guidance's "should" stays
@@ -126,6 +130,8 @@ class GuidanceDocument:
     path: Path
     text: str
     sections: list[Section]
+    publisher: str = ""  # who publishes the guidance page, named in every source line
+    url: str = ""  # the guidance page
     # word -> the guidance sentence that says it with "should", where another says it with "must"
     should_not_must: dict[str, str] = field(default_factory=dict)
 
@@ -163,6 +169,7 @@ class Article:
     summary: str = ""  # one or two sentences, for a message that asks several things
     follow_ups: dict[str, str] = field(default_factory=dict)  # kind -> article id or beyond:topic
     stage_notes: dict[str, str] = field(default_factory=dict)  # stage -> a line for that stage
+    service: list[str] = field(default_factory=list)  # the service's details shown under it
     path: Path | None = None
 
     @property
@@ -174,6 +181,7 @@ class Article:
 class KnowledgeBase:
     guidance: dict[str, GuidanceDocument]
     articles: dict[str, Article] = field(default_factory=dict)
+    service: service.Details | None = None  # knowledge/service.yml
 
     def article(self, article_id: str) -> Article | None:
         return self.articles.get(article_id)
@@ -184,7 +192,28 @@ class KnowledgeBase:
 
     def source_line(self, article: Article) -> str:
         doc = self.guidance[article.guidance]
-        return replies.text("answer.source", title=doc.title, section=article.section)
+        return replies.text(
+            "answer.source",
+            title=doc.title,
+            section=article.section,
+            publisher=doc.publisher,
+            url=doc.url,
+        )
+
+    def contact_lines(self, article: Article, hours: str) -> str:
+        """The service's details the article lists (``service:``), a line each, or ""."""
+        lines = []
+        for name in article.service:
+            if name.startswith(FACTSHEET_PREFIX) and self.service is not None:
+                sheet = self.service.value(name) or {}
+                lines.append(
+                    replies.text("contact.factsheet", title=sheet["title"], url=sheet["url"])
+                )
+            elif name == "phone":
+                lines.append(replies.text("contact.phone", hours=hours))
+            else:
+                lines.append(replies.text(f"contact.{name}"))
+        return "\n".join(lines)
 
 
 def _read_yaml(path: Path, problems: list[str]) -> dict | None:
@@ -205,11 +234,14 @@ def load_guidance(meta_path: Path, problems: list[str]) -> GuidanceDocument | No
     meta = _read_yaml(meta_path, problems)
     if meta is None:
         return None
-    for name in ("id", "title", "file", "headings"):
+    required = ("id", "title", "file", "headings", "publisher", "url")
+    for name in required:
         if not meta.get(name):
             problems.append(f"{meta_path}: {name}: missing")
-    if any(not meta.get(n) for n in ("id", "title", "file", "headings")):
+    if any(not meta.get(n) for n in required):
         return None
+    if not re.match(r"^https?://\S+$", str(meta["url"])):
+        problems.append(f"{meta_path}: url: '{meta['url']}' is not a link starting https://")
     text_path = meta_path.parent / meta["file"]
     if not text_path.is_file():
         problems.append(f"{meta_path}: file: {text_path.name} does not exist beside it")
@@ -238,7 +270,15 @@ def load_guidance(meta_path: Path, problems: list[str]) -> GuidanceDocument | No
         sections.append(
             Section(heading, body, contains_placeholder(heading) or contains_placeholder(body))
         )
-    doc = GuidanceDocument(meta["id"], meta["title"], text_path, text, sections)
+    doc = GuidanceDocument(
+        meta["id"],
+        meta["title"],
+        text_path,
+        text,
+        sections,
+        publisher=str(meta["publisher"]).strip(),
+        url=str(meta["url"]).strip(),
+    )
     weaker = meta.get("should_not_must") or {}
     if not isinstance(weaker, dict):
         problems.append(f"{meta_path}: should_not_must: must map a word to a 'should' sentence")
@@ -253,6 +293,30 @@ def load_guidance(meta_path: Path, problems: list[str]) -> GuidanceDocument | No
         else:
             doc.should_not_must[str(word).lower()] = str(sentence)
     return doc
+
+
+def _check_service_fields(path: Path, listed: object, details: service.Details | None) -> list[str]:
+    """Each service detail an article shows is one the assistant can show, and is filled in."""
+    if listed is None:
+        return []
+    if not isinstance(listed, list):
+        return [f"{path}: service: must be a list of the service's fields (knowledge/service.yml)"]
+    problems = []
+    for name in listed:
+        name = str(name)
+        if name not in CONTACT_FIELDS and not name.startswith(FACTSHEET_PREFIX):
+            problems.append(
+                f"{path}: service: '{name}' can't be shown under an answer (use "
+                f"{', '.join(CONTACT_FIELDS)} or {FACTSHEET_PREFIX}<id>)"
+            )
+            continue
+        why = service.missing(details, name) if details is not None else None
+        if why:
+            problems.append(
+                f"{path}: service: '{name}' is {why} in knowledge/service.yml: fill it in there, "
+                "or take it out of this article"
+            )
+    return problems
 
 
 def _as_list(value: object) -> list:
@@ -432,12 +496,21 @@ def load(directory: Path = KNOWLEDGE_DIR) -> KnowledgeBase:
             problems.append(f"{meta_path}: id: duplicate guidance id '{doc.id}'")
         guidance[doc.id] = doc
 
-    kb = KnowledgeBase(guidance)
+    details = None
+    try:
+        details = service.read(directory / "service.yml")
+        problems += service.check(
+            details.as_mapping(), replies.BEYOND_GUIDANCE_INTENTS, str(directory / "service.yml")
+        )
+    except service.ServiceError as error:
+        problems += error.problems
+    kb = KnowledgeBase(guidance, service=details)
     for path in sorted((directory / "articles").glob("*.yml")):
         data = _read_yaml(path, problems)
         if data is None:
             continue
         article_problems = _check_article(path, data, guidance)
+        article_problems += _check_service_fields(path, data.get("service"), details)
         problems += article_problems
         if any(p.endswith(": missing") for p in article_problems):
             continue
@@ -462,6 +535,7 @@ def load(directory: Path = KNOWLEDGE_DIR) -> KnowledgeBase:
             stage_notes={
                 str(k): " ".join(str(v).split()) for k, v in (data.get("stage_notes") or {}).items()
             },
+            service=[str(s) for s in _as_list(data.get("service"))],
             path=path,
         )
     for article in kb.articles.values():

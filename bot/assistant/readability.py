@@ -31,7 +31,7 @@ NOT_FOR_PARENTS = ("cases.", "adviser.", "escalate.topics")
 MIN_WORDS = 4
 
 _LIST_MARKER = re.compile(r"^\s*(?:[-•*]|\d+[.)])\s+")
-_PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
+_PLACEHOLDER = re.compile(r"\{[a-z_][a-z_.]*\}")
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from bot.assistant import service
 from bot.settings import ROOT
 
 PATH = ROOT / "knowledge" / "replies.yml"
@@ -27,8 +28,8 @@ PATH = ROOT / "knowledge" / "replies.yml"
 EXPECTED: dict[str, frozenset[str]] = {
     key: frozenset(fields)
     for key, fields in {
-        "introduction.welcome": (),
-        "answer.source": ("title", "section"),
+        "introduction.welcome": ("hours",),
+        "answer.source": ("title", "section", "publisher", "url"),
         "answer.several": (),
         "answer.part": ("title", "summary", "source"),
         "answer.part_beyond": ("topic",),
@@ -39,6 +40,7 @@ EXPECTED: dict[str, frozenset[str]] = {
         "smalltalk.bot_challenge": (),
         "smalltalk.affirm": (),
         "smalltalk.deny": (),
+        "smalltalk.deny_after_offer": (),
         "smalltalk.stop": (),
         "clarify.no_text": (),
         "clarify.not_english": (),
@@ -54,6 +56,7 @@ EXPECTED: dict[str, frozenset[str]] = {
         "escalate.queue_one": (),
         "escalate.queue_many": ("ahead",),
         "escalate.off_duty": ("why", "hours", "reference"),
+        "escalate.time_critical": (),
         "handoff.adviser_joined": ("first_name",),
         "handoff.adviser_closed": (),
         "handoff.parent_left": (),
@@ -91,6 +94,13 @@ EXPECTED: dict[str, frozenset[str]] = {
         "buttons.no_thanks": (),
         "buttons.consent_yes": (),
         "buttons.consent_no": (),
+        "buttons.more": (),
+        "contact.phone": ("hours",),
+        "contact.email": (),
+        "contact.website": (),
+        "contact.local_offer": (),
+        "contact.find_another": (),
+        "contact.factsheet": ("title", "url"),
         "cases.parent_said": ("text",),
         "cases.parent_said_safeguarding": ("text",),
         "cases.topic": ("topic",),
@@ -114,6 +124,10 @@ EXPECTED: dict[str, frozenset[str]] = {
         "adviser.chart_feedback": (),
     }.items()
 }
+
+# Any reply may also show the service's own details (knowledge/service.yml) as
+# ``{service.<field>}``; they are filled in by ``text`` and are not listed above.
+SERVICE_PREFIX = "service."
 
 # escalate.topics: a mapping, intent -> a phrase that fits "That's a question about {topic}."
 TOPICS_KEY = "escalate.topics"
@@ -191,6 +205,7 @@ def check(data: Any, path: Path = PATH) -> list[str]:
         return [f"{where}: expected groups of replies (a mapping at the top), found {data!r:.40}."]
     flat = _flatten(data)
     problems: list[str] = []
+    details = _service_beside(path, problems)
     for key in sorted(set(EXPECTED) - set(flat)):
         problems.append(f"{where}: {key} is missing: add it (the code uses it).")
     for key in sorted(set(flat) - set(EXPECTED) - {TOPICS_KEY}):
@@ -213,6 +228,14 @@ def check(data: Any, path: Path = PATH) -> list[str]:
                 "or {{{{ and }}}} for a literal brace."
             )
             continue
+        for name in sorted(f for f in found if f.startswith(SERVICE_PREFIX)):
+            why = details and service.missing(details, name[len(SERVICE_PREFIX) :])
+            if why:
+                problems.append(
+                    f"{where}: {key} shows {{{name}}}, but knowledge/service.yml's "
+                    f"{name[len(SERVICE_PREFIX) :]} is {why}: fill it in, or take it out here."
+                )
+        found = {f for f in found if not f.startswith(SERVICE_PREFIX)}
         if found != fields:
             allowed = ", ".join(f"{{{f}}}" for f in sorted(fields)) or "none"
             extra = ", ".join(f"{{{f}}}" for f in sorted(found - fields))
@@ -249,6 +272,17 @@ def check(data: Any, path: Path = PATH) -> list[str]:
     if isinstance(trouble, str) and TROUBLE_ONLY_NUMBER not in trouble:
         problems.append(f"{where}: trouble.reply must say to call 999 if a child is in danger.")
     return problems
+
+
+def _service_beside(path: Path, problems: list[str]) -> service.Details | None:
+    """The service's details in the service.yml beside the replies (or the project's, for a
+    replies file checked on its own), for their placeholders."""
+    beside = path.parent / "service.yml"
+    try:
+        return service.read(beside if beside.is_file() else service.PATH)
+    except service.ServiceError as error:
+        problems += error.problems
+        return None
 
 
 def _check_topics(topics: Any, where: str) -> list[str]:
@@ -295,6 +329,8 @@ def text(key: str, **fields: object) -> str:
     if key not in EXPECTED:
         raise KeyError(f"{key} is not in EXPECTED (bot/assistant/replies.py)")
     template = _replies()[key]
+    if "{" + SERVICE_PREFIX in template:
+        return template.format(service=service.current(), **fields)
     return template.format(**fields)
 
 

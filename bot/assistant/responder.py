@@ -27,13 +27,16 @@ from bot.assistant.understanding import (
 from bot.assistant.vocabulary import ENTITY_LABEL, article_for_entity
 from bot.contract import (
     BEYOND_KEY,
+    MORE_ENTITY,
     REQUEST_HUMAN_INTENT,
+    ROUTE_ESCALATE,
     Case,
     Priority,
     Reason,
     article_for_intent,
+    more_payload,
 )
-from bot.settings import Settings
+from bot.settings import Settings, load_settings
 
 ADVISER_BUTTON = replies.button("adviser", f"/{REQUEST_HUMAN_INTENT}")
 CALLBACK_BUTTON = replies.button("callback", "/request_callback")
@@ -75,7 +78,14 @@ PICK_OTHER = 0.5  # a short reply to a clarify this clearly about another topic 
 # Why each beyond-guidance topic needs a person, in a parent's words (knowledge/replies.yml).
 BEYOND_GUIDANCE_TOPICS: dict[str, str] = replies.topics()
 
-INTRODUCTION = replies.text("introduction.welcome")
+
+def introduction(settings: Settings) -> str:
+    """The first message of a conversation, with the real hours advisers are online."""
+    return replies.text("introduction.welcome", hours=settings.opening_hours.describe())
+
+
+# The introduction with this process's settings (the action server's own uses its Responder's).
+INTRODUCTION = introduction(load_settings())
 POSSIBLE_LINE = replies.text("safeguarding.possible_line")
 
 SMALLTALK_REPLIES = {intent: replies.text(f"smalltalk.{intent}") for intent in SMALLTALK_INTENTS}
@@ -126,10 +136,15 @@ class Turn:
     possible_risk: bool = False  # the NLU found a possible (not a clear) risk
     in_callback_form: bool = False  # the parent is part-way through asking for a call-back
     beyond: float | None = None  # how likely the message is beyond the guidance (the NLU's)
+    last_route: str | None = None  # the route of the last bot turn (the ``route`` slot)
 
 
 def _topic_button(article: Article) -> dict:
     return {"title": article.title, "payload": f"/{article.intent}"}
+
+
+def _more_button(article: Article) -> dict:
+    return replies.button("more", more_payload(article.id))
 
 
 def looks_like_english(text: str) -> bool:
@@ -263,6 +278,9 @@ class Responder:
             # the parent was not helped, not just that they asked.
             missed = turn.misses >= MISSES_BEFORE_ADVISER_FIRST
             return self.escalate(turn, Reason.REPEATED_MISSES if missed else Reason.PARENT_ASKED)
+        pressed = self.more_pressed(turn)
+        if pressed is not None:
+            return self.more(pressed, turn)
         in_context = self.in_context(turn)
         if in_context is not None:
             return in_context
@@ -378,6 +396,12 @@ class Responder:
         if best and best.score >= OFFERED_MATCH:
             return best.article
         return None
+
+    def more_pressed(self, turn: Turn) -> Article | None:
+        """The article whose "Tell me more" button the parent pressed, if they did."""
+        if not any(e.get("entity") == MORE_ENTITY for e in turn.entities):
+            return None
+        return self.kb.article_for_intent(turn.intent)
 
     def more(self, article: Article, turn: Turn) -> Reply:
         """ "Tell me more": the article's detail if it has one, then the topics next to it."""
@@ -517,8 +541,11 @@ class Responder:
     def answer(self, article: Article, turn: Turn) -> Reply:
         related = [self.kb.articles[r] for r in article.related[:3] if r in self.kb.articles]
         buttons = [_topic_button(a) for a in related] + [ADVISER_BUTTON]
+        if article.detail:
+            buttons.insert(0, _more_button(article))
         body = self.with_stage(article, article.answer, turn)
-        text = f"{body}\n\n{self.kb.source_line(article)}"
+        contact = self.kb.contact_lines(article, self.settings.opening_hours.describe())
+        text = "\n\n".join(p for p in (body, contact, self.kb.source_line(article)) if p)
         return Reply("answer", [Message(text, buttons)], article=article.id, misses=0)
 
     def refine(self, article: Article, entities: list[dict]) -> Article:
@@ -645,8 +672,18 @@ class Responder:
             hours=self.settings.opening_hours.describe(),
             reference=case.reference,
         )
+        if self.time_critical(escalated):
+            text = f"{text}\n\n{replies.text('escalate.time_critical')}"
         buttons = [CALLBACK_BUTTON, NO_THANKS_BUTTON]
         return Reply("escalate", [Message(text, buttons)], case=case, escalated=escalated)
+
+    def time_critical(self, topics: list[str]) -> bool:
+        """A topic where a date on a letter may run out (knowledge/service.yml)."""
+        critical = self.kb.service.time_critical_topics if self.kb.service else ()
+        return any(topic in critical for topic in topics)
+
+    def introduction(self) -> str:
+        return introduction(self.settings)
 
     def safeguarding(self, turn: Turn) -> Reply:
         """The fixed reply first, then truthfully what happens next (an adviser now, or when
@@ -683,6 +720,13 @@ class Responder:
         return Reply("safeguarding", messages, case=case)
 
     def smalltalk(self, turn: Turn) -> Reply:
+        if turn.intent == "deny" and turn.last_route == ROUTE_ESCALATE:
+            # "No thanks" to the call-back offer: offering an adviser again would go round.
+            return Reply(
+                "smalltalk",
+                [Message(replies.text("smalltalk.deny_after_offer"))],
+                misses=turn.misses,
+            )
         buttons = [ADVISER_BUTTON] if turn.intent in ("bot_challenge", "deny") else []
         return Reply(
             "smalltalk",

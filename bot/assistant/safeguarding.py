@@ -15,9 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.assistant import replies
+from bot.assistant import replies, risk_model
 from bot.contract import SAFEGUARDING_INTENT
-from bot.settings import ROOT
 
 _SELF = r"(?:him|her|my|them|your|our)\s?(?:self|selves|slef|sef)"
 _ADULT = (
@@ -240,7 +239,35 @@ BENIGN_PATTERNS = [
     r"\bcan'?t go on (?:school )?trips?\b",
 ]
 
-_COMPILED = {name: [re.compile(p) for p in pats] for name, pats in RISK_PATTERNS.items()}
+# Words of risk that are as often said of something else (a condition that bruises, a stim
+# called "self-harm", "abusive" of a school, "grooming" of hair or a dog, a chef's knife): a match
+# is a clear risk only when the trained classifier agrees a little (``cue_threshold``);
+# otherwise the classifier's own level decides (the short line, or nothing). Every other pattern
+# is an explicit statement: a clear risk on its own.
+CUE_PATTERNS = {
+    r"\bself[\s-]?harm",
+    r"\bhead[\s-]?bang",
+    r"\babus(?:e|ed|es|ing|ive)\b",
+    r"\bsexual(?:ly)?\b(?! education| health)",
+    r"\bgroom(?:ed|ing)\b",
+    r"\bexploit(?:ed|ation|ing)\b",
+    r"\bbruis(?:e|es|ed|ing)\b",
+    r"\bflinch(?:es|ing|ed)?\b",
+    r"\bin (?:immediate |real )?danger\b(?! of)",
+    r"\bweapon\b",
+    r"\bknife\b",
+    r"\bstab(?:bed|bing)?\b",
+    r"\bpolice (?:are|were|said|say|have been|came)\b",
+}
+_unknown = CUE_PATTERNS - {p for pats in RISK_PATTERNS.values() for p in pats}
+assert not _unknown, f"cue patterns not among the risk patterns: {_unknown}"
+_COMPILED = {
+    name: [re.compile(p) for p in pats if p not in CUE_PATTERNS]
+    for name, pats in RISK_PATTERNS.items()
+}
+_CUES = {
+    name: [re.compile(p) for p in pats if p in CUE_PATTERNS] for name, pats in RISK_PATTERNS.items()
+}
 _BENIGN = [re.compile(p) for p in BENIGN_PATTERNS]
 
 
@@ -255,24 +282,32 @@ def normalise_for_risk(text: str) -> str:
 class SafeguardingMatch:
     category: str
     phrase: str
+    cue: bool = False  # a word of risk (CUE_PATTERNS), not an explicit statement
 
 
 class SafeguardingCheck:
     """Finds a mention of risk to a child or parent anywhere in a message."""
 
     def matches(self, text: str | None) -> SafeguardingMatch | None:
+        """An explicit statement of risk, else a word of risk (``cue``), else None."""
         if not text:
             return None
         clean = normalise_for_risk(text)
         # Blank out benign idioms first, so "dying to start the club" can't match "to die".
         for benign in _BENIGN:
             clean = benign.sub(" ~ ", clean)
-        for category, patterns in _COMPILED.items():
-            for pattern in patterns:
-                found = pattern.search(clean)
-                if found:
-                    return SafeguardingMatch(category, found.group(0))
+        for compiled, cue in ((_COMPILED, False), (_CUES, True)):
+            for category, patterns in compiled.items():
+                for pattern in patterns:
+                    found = pattern.search(clean)
+                    if found:
+                        return SafeguardingMatch(category, found.group(0), cue)
         return None
+
+    def explicit(self, text: str | None) -> SafeguardingMatch | None:
+        """An explicit statement of risk only: a clear risk whatever else is known."""
+        found = self.matches(text)
+        return found if found and not found.cue else None
 
 
 SAFEGUARDING_CHECK = SafeguardingCheck()
@@ -280,9 +315,9 @@ SAFEGUARDING_CHECK = SafeguardingCheck()
 
 def is_at_risk(text: str | None, intent: str | None) -> bool:
     """The one safeguarding decision every caller uses (the responder, the hand-off watcher): the
-    message names a risk, or the NLU (bot.plugins.nlu.SafeguardingOverride, which also weighs
+    message states a risk explicitly (a word of risk alone is the NLU's to weigh), or the NLU (bot.plugins.nlu.SafeguardingOverride, which also weighs
     the meaning of the whole message) gave it the safeguarding intent."""
-    return intent == SAFEGUARDING_INTENT or SAFEGUARDING_CHECK.matches(text) is not None
+    return intent == SAFEGUARDING_INTENT or SAFEGUARDING_CHECK.explicit(text) is not None
 
 
 SAFEGUARDING_REPLY = replies.text("safeguarding.reply")
@@ -300,27 +335,10 @@ def possible_risk(parse_data: dict | None) -> bool:
     return isinstance(safety, dict) and safety.get("level") == POSSIBLE
 
 
-# --- the second net: risk by meaning -----------------------------------------------------------
+# --- the second net: risk by meaning, a trained classifier (bot/assistant/risk_model.py) ------
 
-RISK_STATEMENTS = ROOT / "knowledge" / "safeguarding" / "risk-statements.yml"
-CHUNK_WORDS = 14  # long sentences are read in overlapping windows of this many words
-
-
-def clauses(text: str) -> list[str]:
-    """Sentences of a message, long ones as overlapping word windows, so one risky clause in a
-    long ordinary question is compared on its own."""
-    chunks: list[str] = []
-    for sentence in re.split(r"[.!?;\n]+", text):
-        words = sentence.split()
-        if not words:
-            continue
-        if len(words) <= CHUNK_WORDS + CHUNK_WORDS // 2:
-            chunks.append(" ".join(words))
-            continue
-        step = CHUNK_WORDS // 2
-        for start in range(0, len(words) - step, step):
-            chunks.append(" ".join(words[start : start + CHUNK_WORDS]))
-    return chunks[:200]  # a bound for pathological input; 200 windows cover ~1,400 words
+RISK_STATEMENTS = risk_model.RISK_STATEMENTS
+clauses = risk_model.clauses
 
 
 def load_risk_statements(path: Path = RISK_STATEMENTS) -> tuple[list[tuple[str, str]], list[str]]:
@@ -333,47 +351,59 @@ def load_risk_statements(path: Path = RISK_STATEMENTS) -> tuple[list[tuple[str, 
 
 
 class SemanticRiskCheck:
-    """Flags a clause that is closer in meaning to a known risk statement than to any ordinary
-    question the assistant was trained on, and close enough in absolute terms."""
+    """Scores each clause of a message with the trained risk classifier; the message's score is
+    the highest. ``RISK`` at or above ``threshold``, ``POSSIBLE`` at or above
+    ``possible_threshold`` (answered as usual with a short safety line). A word of risk found by
+    the phrase check (a cue) is a clear risk from ``cue_threshold`` up (``assess_message``)."""
 
     def __init__(
         self,
-        risk_vectors: np.ndarray,
-        risk_categories: list[str],
-        ordinary_vectors: np.ndarray,
-        threshold: float = 0.5,
-        margin: float = 0.0,
-        possible_threshold: float = 0.42,
-        possible_margin: float = 0.0,
+        model: risk_model.RiskModel,
+        threshold: float = 0.6,
+        possible_threshold: float = 0.2,
+        cue_threshold: float = 0.3,
     ) -> None:
-        self.risk_vectors = risk_vectors
-        self.risk_categories = risk_categories
-        self.ordinary_vectors = ordinary_vectors
+        self.model = model
         self.threshold = threshold
-        self.margin = margin
         self.possible_threshold = possible_threshold
-        self.possible_margin = possible_margin
+        self.cue_threshold = cue_threshold
 
     @classmethod
-    def with_ordinary_vectors(cls, ordinary: np.ndarray, **options: float) -> SemanticRiskCheck:
+    def build(
+        cls,
+        risks: list[str],
+        ordinary: list[str],
+        C: float = 10.0,
+        positive_weight: float = 1.0,
+        **thresholds: float,
+    ) -> SemanticRiskCheck:
+        """Trains the classifier on the NLU examples (``risks``: the safeguarding intent's;
+        ``ordinary``: every other intent's) and the knowledge files."""
         from bot.assistant.embeddings import shared_encoder
 
-        statements, everyday = load_risk_statements()
         encoder = shared_encoder()
-        return cls(
-            encoder.encode([text for _, text in statements]),
-            [category for category, _ in statements],
-            np.vstack([ordinary, encoder.encode(everyday)]) if everyday else ordinary,
-            **options,
+        model = risk_model.fit(
+            risk_model.load_examples(risks, ordinary),
+            lambda texts: encoder.encode(texts, batch_size=64, remember=False),
+            C=C,
+            positive_weight=positive_weight,
+            locate=_matched_phrase,
         )
+        return cls(model, **thresholds)
 
-    @classmethod
-    def build(cls, ordinary_texts: list[str], **options: float) -> SemanticRiskCheck:
+    def score(self, text: str | None) -> tuple[float, str, np.ndarray | None]:
+        """The message's risk score, the clause that gave it and that clause's vector. The clauses
+        are encoded in one batch; a one-clause message's vector comes from the encoder's cache
+        (the intent classifier has just encoded the same text)."""
         from bot.assistant.embeddings import shared_encoder
 
-        ordinary = sorted({c for text in ordinary_texts for c in clauses(text)})
-        vectors = shared_encoder().encode(ordinary) if ordinary else np.zeros((0, 384), np.float32)
-        return cls.with_ordinary_vectors(vectors, **options)
+        chunks = risk_model.pieces(text or "")
+        if not chunks:
+            return 0.0, "", None
+        vectors = shared_encoder().encode(chunks)
+        scores = self.model.scores(chunks, vectors)
+        i = int(np.argmax(scores))
+        return float(scores[i]), chunks[i], vectors[i]
 
     def matches(self, text: str | None) -> SafeguardingMatch | None:
         """A clear risk by meaning (the full safeguarding reply), or None."""
@@ -381,32 +411,43 @@ class SemanticRiskCheck:
         return found if level == RISK else None
 
     def assess(self, text: str | None) -> tuple[str | None, SafeguardingMatch | None]:
-        """``RISK`` when a clause is close to a risk statement and closer to it than to any
-        ordinary question; ``POSSIBLE`` when one is fairly close (``possible_threshold``) and
-        at least as close to a risk as to anything ordinary: the message could mean risk but most
-        likely does not, so it is answered as usual with a short safety line."""
+        """``RISK``, ``POSSIBLE`` or None, with the clause that scored highest and the category of
+        the risk statement nearest to it."""
         if not text or not text.strip():
             return None, None
-        from bot.assistant.embeddings import shared_encoder
+        return self.level(*self.score(text))
 
-        chunks = clauses(text)
-        if not chunks:
-            return None, None
-        vectors = shared_encoder().encode(chunks)
-        risk = vectors @ self.risk_vectors.T
-        best_risk = risk.max(axis=1)
-        if len(self.ordinary_vectors):
-            best_ordinary = (vectors @ self.ordinary_vectors.T).max(axis=1)
+    def level(
+        self, score: float, chunk: str, vector: np.ndarray | None
+    ) -> tuple[str | None, SafeguardingMatch | None]:
+        if score >= self.threshold:
+            level, prefix = RISK, "similar"
+        elif score >= self.possible_threshold:
+            level, prefix = POSSIBLE, "possible"
         else:
-            best_ordinary = np.zeros(len(chunks))
-        lead = best_risk - best_ordinary
-        flagged = (best_risk >= self.threshold) & (lead >= self.margin)
-        if flagged.any():
-            i = int(np.argmax(np.where(flagged, best_risk, -1.0)))
-            category = self.risk_categories[int(risk[i].argmax())]
-            return RISK, SafeguardingMatch(f"similar:{category}", chunks[i])
-        if best_risk.max() >= self.possible_threshold and lead.max() >= self.possible_margin:
-            i = int(np.argmax(best_risk))
-            category = self.risk_categories[int(risk[i].argmax())]
-            return POSSIBLE, SafeguardingMatch(f"possible:{category}", chunks[i])
+            return None, None
+        category = self.model.category(vector) if vector is not None else "risk"
+        return level, SafeguardingMatch(f"{prefix}:{category}", chunk)
+
+
+def assess_message(
+    text: str | None, semantic: SemanticRiskCheck | None
+) -> tuple[str | None, SafeguardingMatch | None]:
+    """The level from the safeguarding checks alone (the NLU adds the intent classifier's view):
+    an explicit statement is a clear risk; a word of risk is one when the risk classifier gives
+    at least ``cue_threshold``; otherwise the risk classifier's own level. With no classifier
+    (untrained), any phrase match is a clear risk."""
+    found = SAFEGUARDING_CHECK.matches(text)
+    if found and (not found.cue or semantic is None):
+        return RISK, found
+    if semantic is None or not text or not text.strip():
         return None, None
+    score, chunk, vector = semantic.score(text)
+    if found and score >= semantic.cue_threshold:
+        return RISK, found
+    return semantic.level(score, chunk, vector)
+
+
+def _matched_phrase(text: str) -> str | None:
+    found = SAFEGUARDING_CHECK.matches(text)
+    return found.phrase if found else None

@@ -6,8 +6,9 @@ with no risk in the text, and '/request_human{"x":1}' would set whatever it name
 channel hands what a parent sent through ``message_text`` before Rasa sees it:
 
 - a message that is exactly the payload of a button the assistant shows (the responder's adviser,
-  call-back, leave-queue and no-thanks buttons, the call-back consent's yes and no, and
-  ``/kb_<article>`` for each article of the knowledge base) is kept as that payload, whether it was
+  call-back, leave-queue and no-thanks buttons, the call-back consent's yes and no,
+  ``/kb_<article>`` for each article of the knowledge base, and its "Tell me more" button,
+  ``/kb_<article>{"more":"detail"}``, exactly as written) is kept as that payload, whether it was
   pressed or typed: each does what the same request in words does;
 - anything else that starts with "/" (an intent the assistant never offers, a payload with
   entities or JSON, a payload with words after it) loses its leading slashes and is read by the NLU
@@ -26,7 +27,7 @@ from functools import lru_cache
 from bot.assistant.callback import CONSENT_BUTTONS
 from bot.assistant.knowledge import expected_article_ids
 from bot.assistant.responder import FIXED_BUTTONS
-from bot.contract import intent_for_article
+from bot.contract import intent_for_article, more_payload
 
 PREFIX = "/"  # Rasa's INTENT_MESSAGE_PREFIX
 
@@ -35,8 +36,10 @@ PREFIX = "/"  # Rasa's INTENT_MESSAGE_PREFIX
 def button_payloads() -> frozenset[str]:
     """Every payload a button of the assistant can carry."""
     fixed = {button["payload"] for button in (*FIXED_BUTTONS, *CONSENT_BUTTONS)}
-    topics = {PREFIX + intent_for_article(article) for article in expected_article_ids() or ()}
-    return frozenset(fixed | topics)
+    articles = expected_article_ids() or ()
+    topics = {PREFIX + intent_for_article(article) for article in articles}
+    more = {more_payload(article) for article in articles}
+    return frozenset(fixed | topics | more)
 
 
 def message_text(text: str, also: Collection[str] = ()) -> str:

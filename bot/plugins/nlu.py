@@ -3,10 +3,10 @@
 - ``SenIntentClassifier`` classifies intents from mean-pooled all-MiniLM-L6-v2 sentence
   embeddings plus TF-IDF words and character n-grams (see bot/assistant/intent_model.py, and
   docs/measurements.md for why this beat DIET here).
-- ``SafeguardingOverride`` runs the deterministic safeguarding phrase check, then a check by
-  meaning, on every message after the classifiers and, on a match, makes ``safeguarding`` the
-  intent with confidence 1.0 whatever the classifier said. Safety does not rest on the
-  classifier alone.
+- ``SafeguardingOverride`` runs the deterministic safeguarding phrase check, then a trained
+  classifier of risk by meaning, on every message after the classifiers and, on a match, makes
+  ``safeguarding`` the intent with confidence 1.0 whatever the classifier said. Safety does not
+  rest on the classifier alone.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -26,15 +25,28 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.assistant import replies
 from bot.assistant.intent_model import IntentModel, training_fingerprint
+from bot.assistant.risk_model import RiskModel, risk_fingerprint
 from bot.assistant.safeguarding import (
     POSSIBLE,
     RISK,
-    SAFEGUARDING_CHECK,
     SAFETY_KEY,
+    SafeguardingMatch,
     SemanticRiskCheck,
+    assess_message,
 )
 from bot.assistant.understanding import MAX_PARTS, asking_parts
 from bot.contract import BEYOND_KEY, PARTS_KEY, SAFEGUARDING_INTENT, article_for_intent
+
+# The cost of reading a message is bounded whatever its length: at most this many asking parts
+# are classified, each read up to this many words (the encoder reads the whole message up to its
+# 128 tokens; the safeguarding phrase check reads all of it).
+MAX_READ_PARTS = MAX_PARTS
+PART_WORDS = 25
+
+
+def _bounded(part: str) -> str:
+    words = part.split()
+    return part if len(words) <= PART_WORDS else " ".join(words[-PART_WORDS:])
 
 
 class _StoredComponent(GraphComponent):
@@ -140,7 +152,7 @@ class SenIntentClassifier(_StoredComponent, IntentClassifier):
         """
         assert self.model is not None
         text = message.get(TEXT) or ""
-        parts = asking_parts(text)[: MAX_PARTS + 2]
+        parts = [_bounded(part) for part in asking_parts(text)[:MAX_READ_PARTS]]
         if len(parts) < 2:
             parts = []
         rows, beyond = self.model.read([text, *parts])
@@ -171,45 +183,63 @@ class SenIntentClassifier(_StoredComponent, IntentClassifier):
 class SafeguardingOverride(_StoredComponent):
     """Makes ``safeguarding`` the intent when a message suggests risk, whatever the model said.
 
-    Two nets: the deterministic phrase check, then a check by meaning of each clause against
-    knowledge/safeguarding/risk-statements.yml (``SemanticRiskCheck``). Training embeds the
-    ordinary training examples once and stores them with the model; the risk statements are
-    embedded when the model loads, so an edit to them counts from the next start without
-    retraining (Rasa's training cache would not notice a change to that file).
+    Two nets: the deterministic phrase check, then a trained classifier of risk by meaning over
+    each clause and the whole message (``SemanticRiskCheck``, bot/assistant/risk_model.py).
+    Training embeds the NLU examples and the examples in knowledge/safeguarding/ and stores the
+    classifier's weights with the model (NumPy arrays, no pickle); an edit to those files retrains
+    it (``fingerprint_addon``).
     """
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
         return {
-            "similarity_threshold": 0.5,
-            "margin": 0.0,
-            # The possible-risk level: answered as usual, with a short safety line.
-            "possible_threshold": 0.42,
-            "possible_margin": 0.0,
+            # The classifier's score (0-1) for a clear risk (the full reply) and for a possible
+            # risk (answered as usual, with a short safety line).
+            "risk_threshold": 0.6,
+            "possible_threshold": 0.2,
+            # A word of risk found by the phrase check (CUE_PATTERNS) is a clear risk from this
+            # score up; below it the classifier's own level decides.
+            "cue_threshold": 0.3,
+            # Logistic regression: inverse regularisation, and how much the positives weigh in
+            # all (1.0: as much as all the negatives together).
+            "C": 10.0,
+            "positive_weight": 1.0,
+            # The intent classifier's own view: safeguarding as its top intent is a clear risk;
+            # this much of its belief in safeguarding is a possible risk.
+            "classifier_risk": True,
             "classifier_possible": 0.1,
         }
+
+    @staticmethod
+    def required_packages() -> list[str]:
+        return ["sklearn", "tokenizers", "safetensors"]
+
+    @classmethod
+    def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
+        """Retrain when the classifier's code or its examples outside the NLU data change."""
+        return risk_fingerprint()
 
     semantic: SemanticRiskCheck | None = None
 
     @staticmethod
     def _thresholds(config: dict[str, Any]) -> dict[str, float]:
         return {
-            "threshold": config["similarity_threshold"],
-            "margin": config["margin"],
-            "possible_threshold": config["possible_threshold"],
-            "possible_margin": config["possible_margin"],
+            "threshold": float(config["risk_threshold"]),
+            "possible_threshold": float(config["possible_threshold"]),
+            "cue_threshold": float(config["cue_threshold"]),
         }
 
     def train(self, training_data: TrainingData) -> Resource:
-        ordinary = [
-            m.get(TEXT)
-            for m in training_data.intent_examples
-            if m.get(TEXT) and m.get(INTENT) != SAFEGUARDING_INTENT
-        ]
-        self.semantic = SemanticRiskCheck.build(ordinary, **self._thresholds(self.config))
+        examples = [m for m in training_data.intent_examples if m.get(TEXT)]
+        self.semantic = SemanticRiskCheck.build(
+            [m.get(TEXT) for m in examples if m.get(INTENT) == SAFEGUARDING_INTENT],
+            [m.get(TEXT) for m in examples if m.get(INTENT) != SAFEGUARDING_INTENT],
+            C=float(self.config["C"]),
+            positive_weight=float(self.config["positive_weight"]),
+            **self._thresholds(self.config),
+        )
         with self.model_storage.write_to(self.resource) as directory:
-            directory = Path(directory)
-            np.save(directory / "ordinary.npy", self.semantic.ordinary_vectors, allow_pickle=False)
+            self.semantic.model.save(Path(directory))
         return self.resource
 
     @classmethod
@@ -224,22 +254,15 @@ class SafeguardingOverride(_StoredComponent):
         component = cls(config, model_storage, resource)
         try:
             with model_storage.read_from(resource) as directory:
-                ordinary = np.load(Path(directory) / "ordinary.npy", allow_pickle=False)
-            component.semantic = SemanticRiskCheck.with_ordinary_vectors(
-                ordinary, **cls._thresholds(config)
-            )
+                model = RiskModel.load(Path(directory))
+            component.semantic = SemanticRiskCheck(model, **cls._thresholds(config))
         except (ValueError, FileNotFoundError):
             pass  # untrained: the phrase check still runs
         return component
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
-            text = message.get(TEXT)
-            level, found = (RISK, SAFEGUARDING_CHECK.matches(text))
-            if not found and self.semantic is not None:
-                level, found = self.semantic.assess(text)
-            if not found:
-                level = self._classifier_level(message)
+            level, found = self._level(message)
             if level == RISK:
                 intent = {"name": SAFEGUARDING_INTENT, "confidence": 1.0}
                 ranking = [
@@ -254,10 +277,22 @@ class SafeguardingOverride(_StoredComponent):
                 message.set(SAFETY_KEY, {"level": POSSIBLE, "why": why}, add_to_output=True)
         return messages
 
+    def _level(self, message: Message) -> tuple[str | None, SafeguardingMatch | None]:
+        """The higher of the safeguarding checks' level (``assess_message``: the phrase check and
+        the risk classifier) and the intent classifier's."""
+        level, found = assess_message(message.get(TEXT), self.semantic)
+        if level == RISK:
+            return level, found
+        heard = self._classifier_level(message)
+        if heard == RISK or (heard == POSSIBLE and level is None):
+            return heard, None
+        return level, found
+
     def _classifier_level(self, message: Message) -> str | None:
         """The intent classifier's own view: safeguarding as the intent is a risk; safeguarding
         with a little of its belief (``classifier_possible``) is a possible risk."""
-        if (message.get(INTENT) or {}).get("name") == SAFEGUARDING_INTENT:
+        top = (message.get(INTENT) or {}).get("name")
+        if top == SAFEGUARDING_INTENT and self.config["classifier_risk"]:
             return RISK
         for entry in message.get(INTENT_RANKING_KEY) or []:
             if entry.get("name") == SAFEGUARDING_INTENT:

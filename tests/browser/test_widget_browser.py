@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from bot.assistant import service
 from bot.cases.store import CaseStore
 from bot.ops.servers import Servers
 from tests.helpers.adviser_client import call_adviser_api
@@ -152,6 +153,27 @@ def test_a_parent_asks_uses_a_quick_reply_gives_feedback_and_keeps_it_all_on_rel
     # ... and the conversation goes on where it was.
     ask(page, "what is an ehcp")
     assert conversation_id(page) == conversation
+
+
+def test_answers_show_the_services_phone_and_local_offer_and_tell_me_more_works(page, servers):
+    details = service.current()
+    open_widget(page, servers)
+    ask(page, "what is the local offer")
+    answer = bot_messages(page).nth(1)
+    link = answer.get_by_role("link", name=details.local_offer)
+    expect(link).to_have_attribute("href", details.local_offer)
+
+    ask(page, "what is sendiass")
+    answer = bot_messages(page).nth(2)
+    expect(answer).to_contain_text(f"Call {details.name} on {details.phone}")
+    expect(answer.get_by_role("link", name=details.find_another)).to_be_visible()
+    more = answer.get_by_role("group", name="Suggested replies").get_by_role("button").first
+    expect(more).to_have_text("Tell me more")
+    more.click()
+    expect(bot_messages(page)).to_have_count(4, timeout=WAIT)
+    detail = bot_messages(page).nth(3)
+    expect(detail).to_contain_text("find your local council")
+    expect(detail.locator(".senw-source")).to_contain_text("Source: SEN Support guidance")
 
 
 def test_download_gives_the_conversation_as_plain_text_and_clear_starts_a_new_one(page, servers):

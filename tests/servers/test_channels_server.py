@@ -30,7 +30,7 @@ from bot.channels.common import numbered_options
 from bot.channels.messenger import hub_signature
 from bot.channels.telegram import SECRET_HEADER
 from bot.channels.twilio import PhoneIds, twilio_signature
-from bot.contract import Priority, Reason, Status
+from bot.contract import Priority, Reason, Status, more_payload
 from bot.ops.servers import Servers
 from tests.helpers.adviser_client import call_adviser_api
 from tests.helpers.platform_recorder import PlatformRecorder, Recorded
@@ -469,6 +469,50 @@ def test_a_messenger_postback_of_the_adviser_button_hands_over(servers, platform
     adviser(servers, "POST", f"/cases/{case.id}/close", {"outcome": "test"})
 
 
+# --- "Tell me more" ------------------------------------------------------------------------
+@pytest.mark.parametrize("channel", ["telegram", "sms", "messenger"])
+def test_tell_me_more_under_an_answer_gives_the_articles_detail(servers, platform, kb, channel):
+    """Pressed as each platform reports it: Telegram's callback_query (with the bot's own message
+    and its ``from``), a number by SMS, a Messenger quick reply."""
+    parent = Parent.new(servers, platform, channel)
+    article = kb.articles["sendiass"]
+    answer = parent.say("what is sendiass")[-1]
+    assert slots(servers, parent.conversation)["kb_article"] == "sendiass"
+    titles = button_titles(answer, channel)
+    assert titles[0] == replies.text("buttons.more")
+    sent = parent.press(answer, 0)
+    detail = sent[-1].text
+    assert detail.startswith(article.detail.strip()[:60])
+    assert kb.source_line(article) in detail
+    state = slots(servers, parent.conversation)
+    assert (state["route"], state["kb_article"]) == ("answer", "sendiass")
+
+
+def test_a_messenger_postback_of_tell_me_more_gives_the_detail(servers, platform, kb):
+    """A postback (a button template, say), as Meta documents messaging_postbacks."""
+    parent = Parent.new(servers, platform, "messenger")
+    number = next(_numbers)
+    now = int(time.time() * 1000)
+    event = {
+        "sender": {"id": parent.ident},
+        "recipient": {"id": "1357"},
+        "timestamp": now,
+        "postback": {
+            "mid": f"m_{number}",
+            "title": "Tell me more",
+            "payload": more_payload("speech-language-therapist"),
+        },
+    }
+    body = {"object": "page", "entry": [{"id": "1357", "time": now, "messaging": [event]}]}
+    mark = platform.mark()
+    assert post_messenger(servers, body, FB_SECRET).status_code == 200
+    article = kb.articles["speech-language-therapist"]
+    sent = platform.since(mark, to=parent.recipient)
+    assert any(article.detail.strip()[:60] in record.text for record in sent)
+    state = slots(servers, parent.conversation)
+    assert (state["route"], state["kb_article"]) == ("answer", article.id)
+
+
 # --- the hand-off ----------------------------------------------------------------------------
 LONG_ADVISER_MESSAGE = " ".join(
     ["Thanks for waiting, I have read what you wrote about your son's reading."]
@@ -561,13 +605,13 @@ def test_the_call_back_form_works_by_text_on_sms(servers, platform, adviser_away
     offer = parent.say("can i talk to someone please")[-1]
     assert "No adviser is online right now" in offer.text
     assert button_titles(offer, "sms") == ["Ask an adviser to contact me", "No thanks"]
+    privacy, consent = parent.say("1")[-2:]  # consent first, before any detail is typed
+    assert privacy.text.startswith("Before you give any details")
+    assert button_titles(consent, "sms") == ["Yes, I agree", "No"]
     assert "How should an adviser contact you?" in parent.say("1")[-1].text
     assert "good time" in parent.say("07700 900123")[-1].text
     assert "first name" in parent.say("weekday mornings")[-1].text
-    privacy, consent = parent.say("skip")[-2:]
-    assert privacy.text.startswith("Before I pass these on")
-    assert button_titles(consent, "sms") == ["Yes, I agree", "No"]
-    done = parent.say("1")[-1]
+    done = parent.say("skip")[-1]
     case = servers.store.open_case_for(parent.conversation)
     assert case.status is Status.CALLBACK_REQUESTED and case.channel == "twilio"
     assert case.callback.contact == "07700900123" and case.callback.best_time == "weekday mornings"

@@ -365,12 +365,13 @@ def test_every_server_listens_on_loopback_only(servers):
 
 
 def test_call_back_form_with_valid_details_stores_a_call_back_case(servers):
-    sender, _ = say(servers, "/request_callback")
+    sender, asked = say(servers, "/request_callback")
+    assert "Do you agree" in texts(asked)  # before any detail is typed
+    _, reply = say(servers, "yes", sender)
+    assert "How should an adviser contact you?" in texts(reply)
     assert "not a UK phone" not in texts(say(servers, "07700 900123", sender)[1])
     say(servers, "weekday mornings", sender)
-    _, asked = say(servers, "Jo", sender)
-    assert "Do you agree" in texts(asked)
-    _, done = say(servers, "yes", sender)
+    _, done = say(servers, "Jo", sender)
     case = cases(servers).open_case_for(sender)
     assert case.status is Status.CALLBACK_REQUESTED
     assert case.callback.contact == "07700900123" and case.callback.first_name == "Jo"
@@ -379,6 +380,7 @@ def test_call_back_form_with_valid_details_stores_a_call_back_case(servers):
 
 def test_call_back_form_rejects_a_bad_email_and_a_bad_phone_number(servers):
     sender, _ = say(servers, "/request_callback")
+    say(servers, "yes", sender)
     _, reply = say(servers, "jo@nowhere", sender)
     assert "email address doesn't look complete" in texts(reply)
     _, reply = say(servers, "0770 09", sender)
@@ -387,20 +389,22 @@ def test_call_back_form_rejects_a_bad_email_and_a_bad_phone_number(servers):
     assert "good time" in texts(reply)
 
 
-def test_refusing_consent_stores_nothing(servers):
+def test_refusing_consent_asks_for_no_details_and_stores_nothing(servers):
     sender, _ = say(servers, "/request_callback")
-    for text in ("jo@example.org", "evenings", "skip"):
-        say(servers, text, sender)
     _, reply = say(servers, "no", sender)
-    assert "haven't stored your details" in texts(reply)
+    assert "haven't asked for your details" in texts(reply)
+    assert "How should an adviser contact you?" not in texts(reply)
     assert cases(servers).open_case_for(sender) is None
+    found = slots(servers, sender)
+    assert found["callback_consent"] is None and found["requested_slot"] is None
 
 
 def test_stopping_mid_form_keeps_the_conversation_going(servers):
     sender, _ = say(servers, "/request_callback")
+    say(servers, "yes", sender)
     say(servers, "jo@example.org", sender)
     _, reply = say(servers, "stop", sender)
-    assert "Nothing you typed" in texts(reply)
+    assert "haven't asked an adviser to contact you" in texts(reply)
     assert cases(servers).open_case_for(sender) is None
     _, reply = say(servers, "what is a senco", sender)
     assert slots(servers, sender)["route"] == "answer"

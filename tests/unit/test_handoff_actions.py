@@ -129,12 +129,12 @@ def test_with_consent_a_call_back_case_is_stored_with_a_reference(data_dir):
 def test_without_consent_nothing_is_stored(data_dir):
     messages, _ = run(ActionSubmitCallback(), form_tracker(False))
     assert responder().cases.open_case_for("caller") is None
-    assert "haven't stored" in messages[0]["text"]
+    assert "haven't asked for your details" in messages[0]["text"]
 
 
 def test_stopping_the_form_clears_what_was_typed(data_dir):
     messages, events = run(ActionStopForm(), form_tracker(None))
-    assert "Nothing you typed" in messages[0]["text"]
+    assert "haven't asked an adviser to contact you" in messages[0]["text"]
     slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
     assert slots["callback_contact"] is None and slots["callback_name"] is None
     assert responder().cases.open_case_for("caller") is None

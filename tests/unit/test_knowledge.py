@@ -133,6 +133,7 @@ def test_a_second_guidance_document_is_validated_the_same_way(knowledge_copy):
     )
     (guidance / "local.yml").write_text(
         "id: local\ntitle: Local guidance\nfile: local.txt\nheadings: [Our local offer, Draft]\n"
+        "publisher: Anyshire SENDIASS\nurl: https://anyshire-sendiass.example.org/local\n"
     )
     ids = knowledge_copy / "article-ids.yml"
     ids.write_text(ids.read_text() + "  - family-hub\n")

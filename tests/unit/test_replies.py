@@ -176,7 +176,9 @@ def test_text_fills_placeholders_and_refuses_unknown_keys():
 
 def test_the_constants_come_from_the_file():
     found = replies.read()
-    assert INTRODUCTION == found["introduction.welcome"]
+    assert INTRODUCTION == found["introduction.welcome"].format(
+        hours="Monday to Friday, 09:00 to 17:00"
+    )
     assert SAFEGUARDING_REPLY == found["safeguarding.reply"]
     assert RATE_LIMITED_REPLY == found["limits.rate_limited"]
     assert SMALLTALK_REPLIES["greet"] == found["smalltalk.greet"]
@@ -200,7 +202,8 @@ def test_the_words_parents_see_are_unchanged():
     assert "contact you as a priority" not in SAFEGUARDING_REPLY
     assert INTRODUCTION.count("\n") == 2
     assert (
-        replies.text("answer.source", title="T", section="S") == "Source: T, section \u201cS\u201d."
+        replies.text("answer.source", title="T", section="S", publisher="P", url="https://u")
+        == "Source: T, section \u201cS\u201d, by P: https://u"
     )
     assert replies.text("handoff.adviser_prefix", first_name="Sam") == "Sam (adviser): "
     assert (

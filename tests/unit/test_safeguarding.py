@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.assistant.safeguarding import SAFEGUARDING_CHECK, SemanticRiskCheck
+from bot.assistant.risk_model import RiskModel, clauses
+from bot.assistant.safeguarding import (
+    RISK,
+    SAFEGUARDING_CHECK,
+    SemanticRiskCheck,
+    assess_message,
+)
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 MESSAGES = yaml.safe_load((BENCH / "safeguarding.yml").read_text())
@@ -41,7 +47,8 @@ def test_a_risk_buried_in_a_very_long_question_is_caught():
         ("She Wants To DIE", "suicide"),
         ("he's been self-harming again", "self_harm"),
         ("my partner is violent when he drinks", "domestic_violence"),
-        ("he came home with bruises on his arms after they restrained him", "abuse"),
+        # explicit statements are looked for before words of risk ("bruises" alone is a cue)
+        ("he came home with bruises on his arms after they restrained him", "restraint_injury"),
         ("they pinned him to the floor in the corridor", "restraint_injury"),
     ],
 )
@@ -56,43 +63,90 @@ def test_ordinary_or_empty_messages_pass(message):
 
 @pytest.fixture(scope="module")
 def semantic():
+    """The risk classifier trained as `rasa train` trains it (about a minute: it embeds every
+    training clause)."""
     from tests.unit.test_intent_model import examples
 
     texts, labels = examples(
         *sorted((Path(__file__).resolve().parents[2] / "data" / "nlu").glob("*.yml"))
     )
-    ordinary = [t for t, label in zip(texts, labels, strict=True) if label != "safeguarding"]
-    return SemanticRiskCheck.build(ordinary, threshold=0.5, margin=0.0)
-
-
-@pytest.mark.slow
-def test_the_meaning_check_catches_a_risk_the_phrases_miss(semantic):
-    message = (
-        "we are waiting for the senco to get back to us about his reading support. "
-        "he told me that nobody would even notice if he was gone. who should i chase"
+    pairs = list(zip(texts, labels, strict=True))
+    return SemanticRiskCheck.build(
+        [t for t, label in pairs if label == "safeguarding"],
+        [t for t, label in pairs if label != "safeguarding"],
     )
-    assert SAFEGUARDING_CHECK.matches(message) is None
-    assert semantic.matches(message)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "message",
     [
+        # a risk told without any word of risk, in the middle of an ordinary question
+        "we are waiting for the senco to get back to us about his reading support. "
+        "he told me that nobody would even notice if he was gone. who should i chase",
+        # a plan told as an arrangement
+        "she has been really quiet, she says she has picked a date and made a plan and wont "
+        "tell me what for",
+        # hedged
+        "im not saying id do anything but i cant see the point of any of it any more",
+    ],
+)
+def test_a_risk_told_indirectly_is_a_clear_risk(semantic, message):
+    assert SAFEGUARDING_CHECK.explicit(message) is None
+    assert assess_message(message, semantic)[0] == RISK, semantic.score(message)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "message",
+    [
+        "my daughter bruises easily because of her haemophilia, does school need a care plan",
         "what is a senco",
         "the school says they cant afford a TA for him what can i do",
         "can i ask for an ehc needs assessment myself",
-        "he gets really upset at home time and cries when the bell goes",
     ],
 )
-def test_the_meaning_check_leaves_ordinary_questions_alone(semantic, message):
-    assert semantic.matches(message) is None
+def test_a_look_alike_is_neither(semantic, message):
+    assert assess_message(message, semantic) == (None, None), semantic.score(message)
+
+
+@pytest.mark.slow
+def test_an_explicit_statement_is_a_clear_risk_whatever_the_classifier_says(semantic):
+    message = "he is fine at school and loves maths. he says he wants to kill himself"
+    never = SemanticRiskCheck(semantic.model, threshold=2.0, possible_threshold=2.0)
+    never.cue_threshold = 2.0
+    assert never.assess(message) == (None, None)
+    level, found = assess_message(message, never)
+    assert level == RISK and found.category == "suicide" and not found.cue
+
+
+def test_a_word_of_risk_alone_is_the_classifiers_to_weigh():
+    found = SAFEGUARDING_CHECK.matches("ds bruises easily, he has haemophilia")
+    assert found.cue and SAFEGUARDING_CHECK.explicit("ds bruises easily") is None
+    assert assess_message("ds bruises easily", None)[0] == RISK, "no classifier: err on safety"
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("message", [m for d in TUNED_SETS for m in d["messages"]])
 def test_risks_from_the_tuning_sets_stay_caught(semantic, message):
-    assert SAFEGUARDING_CHECK.matches(message) or semantic.matches(message), message
+    assert assess_message(message, semantic)[0] == RISK, semantic.score(message)
+
+
+@pytest.mark.slow
+def test_the_trained_weights_survive_save_and_load(semantic, tmp_path):
+    semantic.model.save(tmp_path)
+    loaded = RiskModel.load(tmp_path)
+    again = SemanticRiskCheck(loaded, semantic.threshold, semantic.possible_threshold)
+    for message in ("my son says he wants to die", "what is a senco", "he ran off at the park"):
+        assert again.score(message)[0] == pytest.approx(semantic.score(message)[0], abs=1e-6)
+    assert list(loaded.statement_categories) == list(semantic.model.statement_categories)
+
+
+def test_a_very_long_message_is_read_to_its_end_in_at_most_40_windows():
+    words = [f"w{i}" for i in range(3000)]
+    chunks = clauses(" ".join(words))
+    assert len(chunks) <= 40
+    assert chunks[-1].split()[-1] == "w2999"
 
 
 def test_one_decision_says_whether_a_message_is_about_risk():
