@@ -639,8 +639,9 @@ def start_servers(model: Path, args: argparse.Namespace, directory: Path) -> Any
         data_dir=directory / "data",
         log_dir=Path(args.out) / "logs",
         # The concurrency run sends many messages per conversation back to back, as no parent
-        # would: measure the assistant, not the per-conversation rate limit.
-        extra_env={"SEN_RATE_LIMIT": "off"},
+        # would, and hundreds of conversations from this one address: measure the assistant,
+        # not the rate limits.
+        extra_env={"SEN_RATE_LIMIT": "off", "SEN_SESSION_LIMIT": "off"},
     )
     print(f"Starting the servers on ports {args.rasa_port} and {args.actions_port}...", flush=True)
     try:

@@ -663,7 +663,9 @@ def measure_instances(
     cluster = Cluster(
         args.model, profile, instances=instances, port=port,
         data_dir=work / f"cluster-{instances}", with_console=False,
-        extra_env={"SEN_OPENING_HOURS": "Mon-Sun 00:00-23:59"},
+        # Every simulated parent starts a conversation from this one address: measure the
+        # assistant, not SEN_SESSION_LIMIT.
+        extra_env={"SEN_OPENING_HOURS": "Mon-Sun 00:00-23:59", "SEN_SESSION_LIMIT": "off"},
     )  # fmt: skip
     print(f"== {instances} instance(s): starting the cluster on port {port}...", flush=True)
     started = time.monotonic()

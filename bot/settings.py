@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULT_RASA_URL = "http://127.0.0.1:5005"
 DEFAULT_RATE_LIMIT = "20/60"
+DEFAULT_SESSION_LIMIT = "30/60"
 DEFAULT_WIDGET_ORIGINS = ("http://127.0.0.1:5080", "http://localhost:5080")
 _OFF = ("0", "false", "no", "off")
 
@@ -184,6 +185,16 @@ class LimitsConfig:
             DEFAULT_RATE_LIMIT,
             "bot.channels.limits (every channel)",
             "messages one conversation may send in a sliding window; 0 or off: no limit",
+        )
+    )
+    session_limit: tuple[int, float] | None = _doc(
+        Variable(
+            "SEN_SESSION_LIMIT",
+            "conversations/seconds, or off",
+            DEFAULT_SESSION_LIMIT,
+            "bot.channels.limits (REST, widget)",
+            "new conversations one client address may start in a sliding window (a widget "
+            "socket may start 5 in 10 minutes); 0 or off: no limit",
         )
     )
     redis_url: str | None = _doc(
@@ -598,18 +609,20 @@ def _drain_seconds(raw: str | None) -> float:
         return 10.0  # as before: a nonsense value is the default, not a refusal to stop
 
 
-def parse_rate_limit(raw: str | None) -> tuple[int, float] | None:
+def parse_rate_limit(
+    raw: str | None, default: str = DEFAULT_RATE_LIMIT, name: str = "SEN_RATE_LIMIT"
+) -> tuple[int, float] | None:
     """``"20/60"`` → (20, 60.0); ``"0"`` or ``"off"`` → None (no limit)."""
-    text = (raw or DEFAULT_RATE_LIMIT).strip().lower()
+    text = (raw or default).strip().lower()
     if text in ("0", "off", "none"):
         return None
     count, _, seconds = text.partition("/")
     try:
         limit, window = int(count), float(seconds or 60)
     except ValueError:
-        raise SettingsError(f"SEN_RATE_LIMIT must look like 20/60, not {raw!r}") from None
+        raise SettingsError(f"{name} must look like 20/60, not {raw!r}") from None
     if limit < 1 or window <= 0:
-        raise SettingsError(f"SEN_RATE_LIMIT must look like 20/60, not {raw!r}")
+        raise SettingsError(f"{name} must look like 20/60, not {raw!r}")
     return limit, window
 
 
@@ -661,6 +674,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         limits=LimitsConfig(
             rate_limit=parse_rate_limit(_raw(env, "SEN_RATE_LIMIT")),
+            session_limit=parse_rate_limit(
+                _raw(env, "SEN_SESSION_LIMIT"), DEFAULT_SESSION_LIMIT, "SEN_SESSION_LIMIT"
+            ),
             redis_url=_raw(env, "SEN_LIMITS_REDIS_URL"),
         ),
         channels=ChannelsConfig(

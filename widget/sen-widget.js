@@ -360,6 +360,11 @@
     document.head.appendChild(tag);
   }
 
+  // The server refuses a new conversation when too many were started from here (its ack).
+  function sessionRefused(ack) {
+    if (ack && ack.ok === false) flash(ack.message || RATE_LIMITED_TEXT);
+  }
+
   function connect() {
     if (state.socket) return;
     state.socket = "loading";
@@ -368,7 +373,7 @@
       state.socket = socket;
       socket.on("connect", function () {
         state.confirmed = false;
-        socket.emit("session_request", { token: state.token });
+        socket.emit("session_request", { token: state.token }, sessionRefused);
       });
       socket.on("disconnect", function (reason) {
         state.confirmed = false;
@@ -443,7 +448,7 @@
           if (ack && ack.error === "session") {
             state.confirmed = false;
             state.outbox.push(emit);
-            state.socket.emit("session_request", { token: null });
+            state.socket.emit("session_request", { token: null }, sessionRefused);
             return;
           }
           if (ack && ack.error === "rate_limited") {
@@ -531,7 +536,7 @@
     state.queue = "none";
     if (state.socket && state.socket.connected) {
       state.confirmed = false;
-      state.socket.emit("session_request", { token: null });
+      state.socket.emit("session_request", { token: null }, sessionRefused);
     }
     flash("The conversation was cleared.");
     input.focus();

@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import functools
 import itertools
-import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Mapping
@@ -42,6 +41,7 @@ from bot.cases.store import Adviser, CaseError, CaseStore
 from bot.cases.watcher import HandoffWatcher
 from bot.contract import Priority, Status
 from bot.settings import jwt_secret, load_settings
+from bot.web import json_value, quiet_refusals
 
 logger = logging.getLogger(__name__)
 
@@ -93,8 +93,8 @@ def json_body(request: Request, required: bool = True) -> dict[str, Any]:
             raise ApiError(400, "The request needs a JSON object body.")
         return {}
     try:
-        body = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError) as problem:
+        body = json_value(request.body)  # nested too deeply: a ValueError too
+    except ValueError as problem:
         raise ApiError(400, f"The body is not valid JSON: {problem}.") from None
     if not isinstance(body, dict):
         raise ApiError(400, "The body must be a JSON object.")
@@ -272,6 +272,7 @@ def create_app(
         app.blueprint(blueprint)
     app.add_route(health, "/health", methods=["GET"])
     app.error_handler.add(Exception, handle_error)
+    quiet_refusals()  # a GET with a body is a WARNING, not an ERROR
     if settings.run_watcher:
         _run_watcher(app, settings.events_db_url)
     return app

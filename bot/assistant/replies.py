@@ -83,6 +83,7 @@ EXPECTED: dict[str, frozenset[str]] = {
         "safeguarding.possible_line": (),
         "trouble.reply": (),
         "limits.rate_limited": (),
+        "limits.sessions_limited": (),
         "channels.options_lead": (),
         "channels.choose": (),
         "channels.unsupported": (),

@@ -31,6 +31,18 @@ class CaseError(Exception):
         self.code = code
 
 
+# The largest case id: PostgreSQL's INTEGER. A larger id (a URL's, say) names no case; sent to the
+# database it would fail (SQLite can't bind an int over 64 bits, PostgreSQL's INTEGER overflows).
+MAX_CASE_ID = 2**31 - 1
+
+
+def _existing_id(case_id: int) -> int:
+    """``case_id`` if a case could have it; else the 404 a missing case gets."""
+    if isinstance(case_id, bool) or not isinstance(case_id, int) or not 0 < case_id <= MAX_CASE_ID:
+        raise CaseError(f"There is no case {case_id}.", 404)
+    return case_id
+
+
 _metadata = sa.MetaData()
 cases_table = sa.Table(
     "handoff_cases",
@@ -151,6 +163,7 @@ class CaseStore:
         return existing
 
     def get(self, case_id: int) -> Case:
+        _existing_id(case_id)
         with self.engine.connect() as db:
             row = db.execute(sa.select(cases_table).where(cases_table.c.id == case_id)).first()
         if row is None:
@@ -195,6 +208,7 @@ class CaseStore:
         """Give the case to the adviser. Exactly one of several simultaneous claims wins.
 
         A case another adviser holds can only be taken with ``take_over=True``."""
+        _existing_id(case_id)
         claimable = [Status.WAITING.value, Status.CALLBACK_REQUESTED.value]
         condition = cases_table.c.status.in_(claimable)
         if take_over:
@@ -234,6 +248,7 @@ class CaseStore:
 
     def close(self, case_id: int, adviser: str | None, outcome: str) -> Case:
         """Close a case. An adviser must hold it; ``adviser=None`` is the parent leaving."""
+        _existing_id(case_id)
         if adviser is not None:
             self.require_holder(case_id, adviser)
         condition = cases_table.c.status != Status.CLOSED.value
@@ -276,6 +291,7 @@ class CaseStore:
         self._update(case_id, paused=paused)
 
     def _update(self, case_id: int, **values: object) -> None:
+        _existing_id(case_id)
         with self.engine.begin() as db:
             db.execute(
                 cases_table.update()
@@ -285,6 +301,7 @@ class CaseStore:
 
     def add_to_summary(self, case_id: int, line: str, limit: int = 4000) -> None:
         """Append a line in one UPDATE (no lost lines when two writers meet); stop at ``limit``."""
+        _existing_id(case_id)
         with self.engine.begin() as db:
             db.execute(
                 cases_table.update()

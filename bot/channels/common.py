@@ -25,7 +25,6 @@ message is appended through its HTTP API (``output_channel=latest``).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import re
@@ -54,6 +53,7 @@ from bot.channels.payloads import message_text
 from bot.channels.trouble import handle_or_apologise
 from bot.contract import clean_text
 from bot.settings import load_settings
+from bot.web import json_value
 
 logger = logging.getLogger("bot.channels")
 
@@ -267,7 +267,7 @@ class PlatformApi:
                 f"{self.platform} could not be reached for {call} ({type(error).__name__})."
             ) from None
         try:
-            body = json.loads(raw) if raw else {}
+            body = json_value(raw) if raw else {}
         except ValueError:
             body = None
         if not 200 <= status < 300:
@@ -413,8 +413,8 @@ def recent_ids(platform: str, env: Mapping[str, str] | None = None) -> RecentIds
 
 def json_object(body: bytes) -> dict[str, Any]:
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        payload = json_value(body)  # nested too deeply: a ValueError too
+    except ValueError:
         raise BadPayload("the body is not JSON") from None
     if not isinstance(payload, dict):
         raise BadPayload("the body is not a JSON object")

@@ -9,8 +9,10 @@ One Rasa process (``make run``) keeps the window in its memory: a restart only f
 busy. Several Rasa instances (the production profile, ``bot.production.profile``) share it in Redis
 (``SEN_LIMITS_REDIS_URL``, set to ``SEN_REDIS_URL`` by the profile), so a conversation whose
 messages nginx spreads over two instances is still held to one limit; the window is then kept
-by Redis's clock, one script call per message. If Redis can't be reached the process falls back
-to its own window, says so in its log, and goes back to Redis once it answers again.
+by Redis's clock, one script call per message. New conversations are limited the same way, per
+client address (``SEN_SESSION_LIMIT``, default ``30/60``) and per widget socket. If Redis can't
+be reached the process falls back to its own window, says so in its log, and goes back to Redis
+once it answers again.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ logger = logging.getLogger(__name__)
 
 RATE_LIMITED = "rate_limited"
 RATE_LIMITED_REPLY = replies.text("limits.rate_limited")
+SESSIONS_LIMITED_REPLY = replies.text("limits.sessions_limited")
+# New conversations one widget socket may start (its "Clear" starts one): counted per socket in
+# this process, as a socket stays on one instance.
+SOCKET_SESSIONS = (5, 600.0)
 # Bodies Rasa's web server accepts at all (the REST webhook, the HTTP API, socket.io polling):
 # Sanic reads SANIC_REQUEST_MAX_SIZE from the environment and answers 413 above it.
 MAX_REQUEST_BYTES = 64 * 1024
@@ -200,6 +206,16 @@ def rate_limiter(env: Mapping[str, str] | None = None, purpose: str = "messages"
     if parsed is None:
         return _Unlimited()
     return window_limiter(*parsed, env=env, purpose=purpose)
+
+
+def session_limiter(env: Mapping[str, str] | None = None) -> RateLimiter:
+    """New conversations per client address (``SEN_SESSION_LIMIT``), shared through Redis when
+    configured: without it a script could start conversations as fast as it liked, each one
+    with its own ``SEN_RATE_LIMIT``, and get round that limit."""
+    parsed = load_settings(env).limits.session_limit
+    if parsed is None:
+        return _Unlimited()
+    return window_limiter(*parsed, env=env, purpose="sessions")
 
 
 def window_limiter(

@@ -213,15 +213,29 @@ class MessengerInput(WebhookInput):
         entries = payload.get("entry")
         if not isinstance(entries, list):
             raise BadPayload("entry is not a list")
-        incoming = []
+        # Meta batches several events in one call: each is read on its own, so one that can't be
+        # read (a postback from the chat plugin names a user_ref, not a page-scoped id) is
+        # skipped, with a warning, and the others are still answered. Only a call in which
+        # nothing could be read and something was malformed is refused (400).
+        incoming: list[Incoming] = []
+        problems: list[str] = []
         for entry in entries:
             events = entry.get("messaging", []) if isinstance(entry, dict) else None
             if not isinstance(events, list):
-                raise BadPayload("an entry's messaging is not a list")
+                problems.append("an entry's messaging is not a list")
+                continue
             for event in events:
-                message = self._message(event)
+                try:
+                    message = self._message(event)
+                except BadPayload as problem:
+                    problems.append(str(problem))
+                    continue
                 if message is not None:
                     incoming.append(message)
+        if problems and not incoming:
+            raise BadPayload(problems[0])
+        for problem in problems:
+            logger.warning("Messenger: skipped an event of a batch (%s).", problem)
         return incoming
 
     @staticmethod
@@ -235,6 +249,8 @@ class MessengerInput(WebhookInput):
         if not isinstance(message, dict) and not isinstance(postback, dict):
             return None
         if not _PSID.match(sender_id):
+            if isinstance(sender, dict) and "user_ref" in sender:  # the chat plugin's visitors
+                raise BadPayload("an event names a user_ref, not a page-scoped id")
             raise BadPayload("a message has no sender id")
         conversation = f"{PREFIX}{sender_id}"
         if isinstance(message, dict):

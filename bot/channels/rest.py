@@ -14,14 +14,14 @@ The id is random (144 bits) and the token is an HMAC over it and the time it was
 (``bot.channels.widget.Tokens``, with this channel's own secret, ``SEN_REST_SECRET``), valid for
 24 hours; renewing it keeps the conversation. A message whose token does not verify for its
 sender is refused with 403; a body over 64 KB with 413; a conversation over ``SEN_RATE_LIMIT``
-with 429 and a sentence to show the parent. The caller cannot choose the input channel or add
+with 429 and a sentence to show the parent, and so is a new session beyond ``SEN_SESSION_LIMIT``
+for the client's address. The caller cannot choose the input channel or add
 metadata, as Rasa's channel allows, and a message starting with "/" is taken as a button press only
 when it is one of the assistant's buttons (bot.channels.payloads).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from asyncio import CancelledError
@@ -33,12 +33,20 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.limits import MAX_REQUEST_BYTES, RATE_LIMITED, RATE_LIMITED_REPLY, rate_limiter
+from bot.channels.limits import (
+    MAX_REQUEST_BYTES,
+    RATE_LIMITED,
+    RATE_LIMITED_REPLY,
+    SESSIONS_LIMITED_REPLY,
+    rate_limiter,
+    session_limiter,
+)
 from bot.channels.payloads import message_text
 from bot.channels.tokens import Tokens
 from bot.channels.trouble import handle_or_apologise
 from bot.contract import clean_text
 from bot.settings import load_settings, stored_secret
+from bot.web import client_address, json_value
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +77,7 @@ class SignedRestInput(InputChannel):
             )
         self.tokens = Tokens(secret.encode())
         self.limiter = rate_limiter()
+        self.sessions = session_limiter()  # new conversations per client address
 
     def issue(self) -> tuple[str, str]:
         sender = "r" + secrets.token_urlsafe(18)
@@ -88,6 +97,13 @@ class SignedRestInput(InputChannel):
             body = _json_object(request.body)
             sender = self.tokens.verify(body.get("token")) if body else None
             if sender is None:
+                address = client_address(request)
+                if not self.sessions.allow(address):
+                    logger.info("REST: refused a new conversation over SEN_SESSION_LIMIT.")
+                    retry = str(max(1, round(self.sessions.retry_after(address))))
+                    return _error(
+                        429, RATE_LIMITED, SESSIONS_LIMITED_REPLY, **{"Retry-After": retry}
+                    )
                 sender, token = self.issue()
             else:
                 token = self.tokens.token_for(sender)  # renewed: 24 hours from now
@@ -125,7 +141,7 @@ class SignedRestInput(InputChannel):
 
 def _json_object(body: bytes | None) -> dict[str, Any] | None:
     try:
-        value = json.loads(body or b"null")
-    except (ValueError, UnicodeDecodeError):
+        value = json_value(body)  # a body nested too deeply is bad JSON, not a crash
+    except ValueError:
         return None
     return value if isinstance(value, dict) else None

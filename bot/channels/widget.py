@@ -16,7 +16,9 @@ Events (socket.io path ``/socket.io``):
 
 ``error`` is ``session`` (get a new session), ``empty``, ``too_long`` or ``rate_limited`` (over
 ``SEN_RATE_LIMIT`` for this conversation, bot.channels.limits; the ack also carries the sentence to
-show).
+show). A ``session_request`` for a new conversation is refused with ``rate_limited`` (and the
+sentence) in its ack beyond 5 per socket in 10 minutes or ``SEN_SESSION_LIMIT`` per client
+address; its ack is otherwise ``{ok: true}``.
 | ``feedback`` | ``{token, message_id, article?, helpful}`` | ack ``{ok, error?, helpful?}`` |
 | ``queue_status`` | ``{token}`` | ack ``{status, position?, adviser?, reference?}`` |
 
@@ -44,18 +46,27 @@ from typing import Any
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from rasa.core.channels.socketio import SocketBlueprint
 from rasa.core.lock_store import LockError
-from sanic import Sanic
+from sanic import Blueprint, Sanic
 from sanic.request import Request
 from sanic.response import HTTPResponse, json
 from socketio import AsyncRedisManager, AsyncServer
 
 from bot.assistant import replies
-from bot.channels.limits import RATE_LIMITED, RATE_LIMITED_REPLY, rate_limiter
+from bot.channels.limits import (
+    RATE_LIMITED,
+    RATE_LIMITED_REPLY,
+    SESSIONS_LIMITED_REPLY,
+    SOCKET_SESSIONS,
+    RateLimiter,
+    rate_limiter,
+    session_limiter,
+)
 from bot.channels.payloads import message_text
 from bot.channels.tokens import Tokens
 from bot.channels.trouble import handle_or_apologise
 from bot.contract import clean_text, message_id
 from bot.settings import load_settings, stored_secret
+from bot.web import client_address
 
 logger = logging.getLogger(__name__)
 
@@ -215,11 +226,29 @@ def _client_manager() -> AsyncRedisManager | None:
 
 
 class _Blueprint(SocketBlueprint):
-    """Keeps the Sanic app, to reach the agent (tracker store, lock store)."""
+    """Keeps the Sanic app, to reach the agent (tracker store, lock store), and serves engine.io
+    through a handler Sanic knows may end a websocket with no response."""
 
     def register(self, app: Sanic, options: dict[str, Any]) -> None:
         self.ctx.app = app
-        super().register(app, options)
+        add_engineio_route(app, self.ctx.sio, self.ctx.socketio_path)
+        Blueprint.register(self, app, options)  # not SocketBlueprint's: its route is added above
+
+
+def add_engineio_route(app: Sanic, sio: AsyncServer, path: str) -> None:
+    """engine.io's own Sanic route (``sio.attach``) is its bound ``handle_request``, which returns
+    None once a websocket closes; Sanic then raised "Invalid response type None" and logged an
+    ERROR with a traceback for every widget that disconnected. Sanic accepts None only from a
+    handler marked ``is_websocket``: so this one is (a polling request still gets its response)."""
+
+    async def engineio(request: Request) -> HTTPResponse | None:
+        return await sio.eio.handle_request(request)
+
+    engineio.is_websocket = True  # type: ignore[attr-defined]
+    app.add_route(
+        engineio, f"/{path.strip('/')}/", methods=["GET", "POST", "OPTIONS"], name="engineio"
+    )
+    app.enable_websocket()
 
 
 class WidgetInput(InputChannel):
@@ -238,6 +267,8 @@ class WidgetInput(InputChannel):
         secret = settings.widget.secret or stored_secret(settings.data_dir, "widget-secret")
         self.tokens = Tokens(secret.encode())
         self.limiter = rate_limiter()
+        self.sessions = session_limiter()  # new conversations per client address
+        self.socket_sessions = RateLimiter(*SOCKET_SESSIONS, max_keys=20_000)  # per socket
 
     def get_output_channel(self) -> OutputChannel | None:
         return WidgetOutput(self.sio) if self.sio is not None else None
@@ -266,10 +297,13 @@ class WidgetInput(InputChannel):
             return self.tokens.verify(data.get("token")) if isinstance(data, dict) else None
 
         @sio.on("session_request")
-        async def session_request(sid: str, data: object = None) -> None:
+        async def session_request(sid: str, data: object = None) -> dict | None:
             conversation = conversation_of(data)
             new = conversation is None
             if new:
+                if not self._may_start(sio, sid):
+                    logger.info("Widget: refused a new conversation over its limit.")
+                    return {"ok": False, "error": RATE_LIMITED, "message": SESSIONS_LIMITED_REPLY}
                 conversation, token = self.tokens.issue()
             else:
                 token = self.tokens.token_for(conversation)  # refreshed: 24 h from now
@@ -287,6 +321,7 @@ class WidgetInput(InputChannel):
                     await sio.emit("history", {"messages": messages}, room=sid)
             except Exception:  # the socket must stay usable: the parent can still type
                 logger.exception("Could not start or restore widget conversation")
+            return {"ok": True}
 
         @sio.on("user_uttered")
         async def user_uttered(sid: str, data: object = None) -> dict:
@@ -359,6 +394,15 @@ class WidgetInput(InputChannel):
             return await asyncio.to_thread(_queue_status, conversation)
 
         return blueprint
+
+    def _may_start(self, sio: AsyncServer, sid: str) -> bool:
+        """Whether this socket may start one more conversation: at most ``SOCKET_SESSIONS`` per
+        socket, and ``SEN_SESSION_LIMIT`` per client address (bot.channels.limits)."""
+        if not self.socket_sessions.allow(sid):
+            return False
+        request = (sio.get_environ(sid) or {}).get("sanic.request")
+        address = client_address(request) if request is not None else ""
+        return self.sessions.allow(address)
 
     async def _start_session(self, app: Sanic, conversation: str, output: OutputChannel) -> None:
         """Run action_session_start now, so the introduction comes before the first message."""

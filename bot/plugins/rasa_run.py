@@ -36,12 +36,14 @@ against JSON Schema's meta-schema, and that took about 45% of the Rasa server's 
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 from typing import Any
 
 from bot.cases.rasa_client import JWT_METHOD
 from bot.contract import ACTIONS_SECRET_HEADER
 from bot.settings import actions_secret, load_settings
+from bot.web import quiet_refusals
 
 
 def bearer_token(header: str | None) -> str | None:
@@ -99,6 +101,33 @@ def _refuse_unreadable_jwts() -> None:
         return app
 
     server.create_app = create_app_refusing_bad_jwts
+
+
+def _refused_calls_are_warnings() -> None:
+    """Rasa's ``ErrorResponse`` logs its message at ERROR, so every refused API call (401 without
+    a JWT, 404, 400) was an ERROR line anyone could add to the log: a refusal (below 500) is
+    logged as a WARNING, a failure of ours (500 and above) still as an ERROR. The rest of the
+    constructor is Rasa 3.6's, unchanged."""
+    import rasa
+    from rasa import server
+
+    def init(
+        self: Any, status: Any, reason: str, message: str, details: Any = None, help_url: Any = None
+    ) -> None:
+        self.error_info = {
+            "version": rasa.__version__,
+            "status": "failure",
+            "message": message,
+            "reason": reason,
+            "details": details or {},
+            "help": help_url,
+            "code": status,
+        }
+        self.status = status
+        server.logger.log(logging.ERROR if int(status) >= 500 else logging.WARNING, message)
+        Exception.__init__(self)
+
+    server.ErrorResponse.__init__ = init
 
 
 def _send_actions_secret(secret: str) -> None:
@@ -236,6 +265,8 @@ def main() -> None:
     _sqlite_without_waiting_for_the_disk()
     _send_actions_secret(actions_secret(settings.data_dir, settings))
     _check_action_schema_once()
+    _refused_calls_are_warnings()
+    quiet_refusals()
     if sys.argv[1:2] == ["shell"]:  # a terminal chat: no HTTP API
         sys.argv = ["rasa", *sys.argv[1:]]
     else:

@@ -26,7 +26,7 @@ import pytest
 
 from bot.cases.rasa_client import api_jwt
 from bot.cases.store import CaseStore
-from bot.channels.limits import RATE_LIMITED_REPLY
+from bot.channels.limits import RATE_LIMITED_REPLY, SESSIONS_LIMITED_REPLY
 from bot.contract import ACTIONS_SECRET_HEADER
 from bot.ops.servers import Servers, rasa_env
 from tests.helpers.ports import free_ports
@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "sen-assistant.tar.gz"
 RASA_PORT, ACTIONS_PORT, ADVISER_PORT = free_ports(3)
 RATE = 4  # messages per conversation per minute, for these servers
+SESSIONS = 12  # new conversations per client address per minute, for these servers
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +45,7 @@ pytestmark = pytest.mark.slow
 def servers(tmp_path_factory):
     assert MODEL.exists(), "Train first: `make train` (make test does this)."
     data_dir = tmp_path_factory.mktemp("security-data")
-    extra = {"SEN_RATE_LIMIT": f"{RATE}/60"}
+    extra = {"SEN_RATE_LIMIT": f"{RATE}/60", "SEN_SESSION_LIMIT": f"{SESSIONS}/60"}
     with Servers(
         MODEL, RASA_PORT, ACTIONS_PORT, ADVISER_PORT, data_dir=data_dir, extra_env=extra,
         log_dir=tmp_path_factory.mktemp("security-logs"),
@@ -378,3 +379,70 @@ def test_the_http_api_refuses_a_jwt_without_an_expiry_or_just_past_it(servers):
     just_expired = api_jwt(servers.jwt_secret, now=time.time() - 300 - 30)  # 30 s past its exp
     assert request(servers, "/status", headers=bearer(just_expired))[0] == 401
     assert request(servers, "/status", headers=bearer(api_jwt(servers.jwt_secret)))[0] == 200
+
+
+# --- what a stranger can send: a 4xx, never a 500 or an ERROR in the log -------------------------
+def _new_log_lines(servers, sizes: dict[str, int]) -> str:
+    return "".join(
+        path.read_text(errors="replace")[sizes.get(path.name, 0) :]
+        for path in sorted(servers.log_dir.glob("*.log"))
+    )
+
+
+def test_odd_requests_get_a_4xx_and_log_no_error(servers):
+    import asyncio
+
+    import aiohttp
+
+    sizes = {p.name: len(p.read_text(errors="replace")) for p in servers.log_dir.glob("*.log")}
+    deep = b"[" * 10_000 + b"]" * 10_000  # 20 KB
+    assert request(servers, "/webhooks/rest/webhook", deep)[0] == 400
+    token = CaseStore(f"sqlite:///{servers.data_dir / 'handoff.db'}").add_adviser("odd", "Odd")
+    api = urllib.request.Request(
+        f"{servers.adviser_url}/cases/99999999999999999999", headers=bearer(token)
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(api, timeout=30)
+    assert refused.value.code == 404
+    assert request(servers, "/status")[0] == 401  # a refused API call
+    status_with_body = urllib.request.Request(
+        servers.url + "/status", data=b'{"a": 1}', method="GET", headers=servers.api_headers()
+    )
+    assert urllib.request.urlopen(status_with_body, timeout=30).status == 200
+
+    async def widget_visit() -> None:  # a websocket that opens a conversation and goes away
+        url = servers.url + "/socket.io/?EIO=4&transport=websocket"
+        async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+            await ws.receive()
+            await ws.send_str("40")
+            await ws.receive()
+
+    asyncio.run(widget_visit())
+    time.sleep(1)
+    logged = _new_log_lines(servers, sizes)
+    assert "ERROR" not in logged and "Traceback" not in logged, logged
+
+
+def test_new_conversations_from_one_address_are_limited(servers):
+    """Last in this file: it uses up this address's new conversations for a minute."""
+    replies = []
+    for _ in range(SESSIONS + 1):
+        replies.append(request(servers, "/webhooks/rest/session", b""))
+        if replies[-1][0] != 200:
+            break
+    status, headers, body = replies[-1]
+    assert status == 429 and body == {"error": "rate_limited", "message": SESSIONS_LIMITED_REPLY}
+    assert int(headers["Retry-After"]) >= 1
+    parents = []
+    try:
+        for _ in range(SESSIONS + 1):
+            parent = SocketParent(servers.url)
+            parents.append(parent)
+            parent.client.connect(servers.url, socketio_path="/socket.io", transports=["polling"])
+            ack = parent.call("session_request", {"token": None})
+            if not ack["ok"]:
+                break
+    finally:
+        for parent in parents:
+            parent.close()
+    assert ack == {"ok": False, "error": "rate_limited", "message": SESSIONS_LIMITED_REPLY}

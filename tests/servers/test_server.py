@@ -28,7 +28,12 @@ pytestmark = pytest.mark.slow
 def servers(tmp_path_factory):
     assert MODEL.exists(), "Train first: `make train` (make test does this)."
     data_dir = tmp_path_factory.mktemp("server-data")
-    with Servers(MODEL, RASA_PORT, ACTIONS_PORT, ADVISER_PORT, data_dir=data_dir) as s:
+    # These tests start some fifty conversations from this one address: no SEN_SESSION_LIMIT
+    # (tests/servers/test_security.py checks it).
+    extra = {"SEN_SESSION_LIMIT": "off"}
+    with Servers(
+        MODEL, RASA_PORT, ACTIONS_PORT, ADVISER_PORT, data_dir=data_dir, extra_env=extra
+    ) as s:
         yield s
 
 

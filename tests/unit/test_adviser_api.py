@@ -320,6 +320,33 @@ def test_broken_json_is_a_400_with_a_json_error(api: Api, store: CaseStore, raw:
     assert "JSON" in message
 
 
+DEEP_JSON = "[" * 10_000 + "]" * 10_000  # 20 KB: json.loads gives up with a RecursionError
+
+
+def test_deeply_nested_json_is_a_400_not_a_crash(api: Api, store: CaseStore) -> None:
+    case = open_case(store)
+    api.call("POST", f"/cases/{case.id}/claim")
+    for method, path in [
+        ("POST", f"/cases/{case.id}/messages"),
+        ("POST", f"/cases/{case.id}/close"),
+        ("POST", f"/cases/{case.id}/claim"),
+        ("PUT", "/advisers/me/availability"),
+    ]:
+        reply = api.call(method, path, raw=DEEP_JSON, headers={"Content-Type": "application/json"})
+        assert "JSON" in assert_json_error(reply, 400)
+
+
+@pytest.mark.parametrize("case_id", ["99999999999999999999"])
+def test_a_case_id_too_large_for_the_database_is_a_404(api: Api, case_id: str) -> None:
+    for method, path, body in [
+        ("GET", f"/cases/{case_id}", None),
+        ("POST", f"/cases/{case_id}/claim", None),
+        ("POST", f"/cases/{case_id}/messages", {"text": "hello"}),
+        ("POST", f"/cases/{case_id}/close", {"outcome": "done"}),
+    ]:
+        assert_json_error(api.call(method, path, body=body), 404)
+
+
 # --- closing -----------------------------------------------------------------------------------
 def test_closing_resumes_the_bot_and_tells_the_parent(
     api: Api, store: CaseStore, rasa: FakeRasa

@@ -811,6 +811,65 @@ def test_messenger_answers_with_quick_replies_and_the_full_titles_numbered(webho
     assert webhooks.agent.messages[1].metadata == {"display": "Meetings with the…"}
 
 
+# Meta's documented webhook examples (developers.facebook.com/docs/messenger-platform/webhooks,
+# "messages" and "messaging_postbacks"), complete, in one batch: a text message from a
+# page-scoped id, and a postback from the chat plugin, which names a user_ref instead.
+META_BATCH = {
+    "object": "page",
+    "entry": [
+        {
+            "id": "1357",
+            "time": 1458692752478,
+            "messaging": [
+                {
+                    "sender": {"id": "24680"},
+                    "recipient": {"id": "1357"},
+                    "timestamp": 1762902671,
+                    "message": {
+                        "mid": "mid.1457764197618:41d102a3e1ae206a38",
+                        "text": "hello, world!",
+                    },
+                },
+                {
+                    "sender": {"user_ref": "<USER_REF>"},
+                    "recipient": {"id": "1357"},
+                    "timestamp": 1527459824,
+                    "postback": {
+                        "mid": "m_MESSAGE-ID",
+                        "title": "<TITLE_FOR_THE_CTA>",
+                        "payload": "<USER_DEFINED_PAYLOAD>",
+                        "referral": {
+                            "ref": "<USER_DEFINED_REFERRAL_PARAM>",
+                            "source": "<SHORTLINK>",
+                            "type": "OPEN_THREAD",
+                        },
+                    },
+                },
+            ],
+        }
+    ],
+}
+
+
+def test_one_unreadable_messenger_event_does_not_lose_the_rest_of_its_batch(
+    webhooks, platform, caplog
+):
+    with caplog.at_level("INFO", logger="bot.channels"):
+        reply = post_messenger(webhooks.url, META_BATCH)
+    assert reply.status_code == 200, reply.text
+    assert [(m.sender_id, m.text) for m in webhooks.agent.messages] == [
+        ("messenger:24680", "hello, world!")
+    ]
+    [sent] = platform.requests  # the good event is answered
+    assert sent.json["recipient"] == {"id": "24680"}
+    assert any("skipped an event" in r.getMessage() and "user_ref" in r.getMessage()
+               for r in caplog.records)  # fmt: skip
+    # A batch with nothing readable in it is still refused.
+    entry = META_BATCH["entry"][0]
+    only_bad = {**META_BATCH, "entry": [{**entry, "messaging": entry["messaging"][1:]}]}
+    assert post_messenger(webhooks.url, only_bad).status_code == 400
+
+
 # Typed, these would skip the NLU: Rasa reads "/intent{entities}" as that intent (issue 16).
 TYPED_PAYLOADS = ["/safeguarding", '/request_human{"x":1}', "//safeguarding", "/request_human now"]
 READ_AS = ["safeguarding", 'request_human{"x":1}', "safeguarding", "request_human now"]

@@ -11,6 +11,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -20,8 +21,14 @@ import requests
 import sqlalchemy as sa
 import yaml
 
+from bot.adviser.console import accounts as accounts_module
 from bot.adviser.console.__main__ import main as console_main
-from bot.adviser.console.accounts import LOCKOUT_ATTEMPTS, Accounts
+from bot.adviser.console.accounts import (
+    ADDRESS_FAILURES,
+    ADDRESS_MINUTES,
+    LOCKOUT_ATTEMPTS,
+    Accounts,
+)
 from bot.adviser.console.app import ConsoleSettings, create_app
 from bot.adviser.console.erasure import Eraser, tracker_events
 from bot.cases.db import events_table
@@ -284,6 +291,79 @@ def test_a_lock_ends_after_its_time_and_success_resets_the_count(tmp_path: Path)
     assert accounts.login("sam", PASSWORDS["sam"]).locked
     clock[0] += timedelta(minutes=16)
     assert accounts.login("sam", PASSWORDS["sam"]).session_token
+
+
+def counting_checks(monkeypatch) -> list[str]:
+    """Every password check the accounts make, by the hash checked against."""
+    checks: list[str] = []
+    verify = accounts_module._verify
+
+    def counted(password_hash: str, password: str) -> bool:
+        checks.append(password_hash)
+        return verify(password_hash, password)
+
+    monkeypatch.setattr(accounts_module, "_verify", counted)
+    return checks
+
+
+def test_parallel_wrong_logins_get_no_more_password_checks_than_the_lock_allows(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # The black-box test's race: thirty wrong logins sent ten at a time got 29 checked.
+    accounts = Accounts(f"sqlite:///{tmp_path / 'race.db'}")
+    accounts.create_user("sam", "Sam", "adviser", PASSWORDS["sam"])
+    checks = counting_checks(monkeypatch)
+    with ThreadPoolExecutor(10) as pool:
+        results = list(pool.map(lambda _: accounts.login("sam", "guess", "203.0.113.9"), range(30)))
+    assert len(checks) <= LOCKOUT_ATTEMPTS
+    assert sum(result.locked for result in results) >= 30 - LOCKOUT_ATTEMPTS
+    checks.clear()
+    assert accounts.login("sam", PASSWORDS["sam"], "203.0.113.9").locked and not checks
+
+
+def test_a_stranger_cannot_lock_an_adviser_out_from_another_address(tmp_path: Path) -> None:
+    clock = [datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)]
+    accounts = Accounts(f"sqlite:///{tmp_path / 'a.db'}", now=lambda: clock[0])
+    accounts.create_user("sam", "Sam", "adviser", PASSWORDS["sam"])
+    for _ in range(LOCKOUT_ATTEMPTS):
+        accounts.login("sam", "nope", "203.0.113.9")
+    assert accounts.login("sam", PASSWORDS["sam"], "203.0.113.9").locked
+    assert accounts.login("sam", PASSWORDS["sam"], "198.51.100.7").session_token
+    # An address that fails too often is refused for any account, then forgiven.
+    for number in range(ADDRESS_FAILURES):
+        accounts.login(f"someone{number}", "nope", "192.0.2.1")
+    assert accounts.login("sam", PASSWORDS["sam"], "192.0.2.1").locked
+    assert accounts.login("sam", PASSWORDS["sam"], "198.51.100.7").session_token
+    clock[0] += timedelta(minutes=ADDRESS_MINUTES + 1)
+    assert accounts.login("sam", PASSWORDS["sam"], "192.0.2.1").session_token
+
+
+def test_an_unknown_username_is_answered_exactly_as_a_wrong_password(
+    base: str, monkeypatch
+) -> None:
+    checks = counting_checks(monkeypatch)
+
+    def answers(username: str) -> list[tuple[int, str]]:
+        browser, got = Browser(base), []
+        for _ in range(LOCKOUT_ATTEMPTS + 1):
+            reply = browser.login(username, "wrong password!!")
+            got.append((reply.status_code, re.sub(r'value="[^"]*"', "", reply.text)))
+        return got
+
+    known = answers("sam")
+    assert len(checks) == LOCKOUT_ATTEMPTS  # then locked: no check
+    checks.clear()
+    assert answers("nobody-here") == known
+    assert len(checks) == LOCKOUT_ATTEMPTS  # a dummy hash is checked for an unknown user too
+
+
+@pytest.mark.parametrize("case_id", ["99999999999999999999"])
+def test_a_case_id_too_large_for_the_database_is_a_404(adviser: Browser, case_id: str) -> None:
+    assert adviser.get(f"/cases/{case_id}").status_code == 404
+    assert adviser.get(f"/cases/{case_id}/messages.json").status_code == 404
+    for action in ("claim", "close", "messages"):
+        reply = adviser.post(f"/cases/{case_id}/{action}", {"outcome": "x", "text": "x"})
+        assert reply.status_code == 404
 
 
 def test_sessions_end_when_idle_and_at_logout(tmp_path: Path, adviser: Browser) -> None:

@@ -255,3 +255,47 @@ def test_rasa_keeps_its_sqlite_connections_and_commits_without_waiting_for_the_d
     finally:
         if event.contains(Engine, "connect", rasa_run._on_sqlite_connect):
             event.remove(Engine, "connect", rasa_run._on_sqlite_connect)
+
+
+def test_a_refused_api_call_is_a_warning_and_a_failure_of_ours_an_error(caplog) -> None:
+    # Every refused call (401 without a JWT, 404, 400) was logged at ERROR by Rasa's
+    # ErrorResponse, so anyone could fill the log with ERRORs.
+    from rasa import server
+
+    from bot.plugins import rasa_run
+
+    original = server.ErrorResponse.__init__
+    try:
+        rasa_run._refused_calls_are_warnings()
+        with caplog.at_level("INFO", logger="rasa.server"):
+            refused = server.ErrorResponse(401, "NotAuthenticated", "User is not authenticated.")
+            failed = server.ErrorResponse(500, "ConversationError", "An unexpected error.")
+    finally:
+        server.ErrorResponse.__init__ = original
+    assert refused.status == 401 and refused.error_info["reason"] == "NotAuthenticated"
+    assert failed.error_info["code"] == 500
+    levels = {r.getMessage(): r.levelname for r in caplog.records if r.name == "rasa.server"}
+    assert levels == {"User is not authenticated.": "WARNING", "An unexpected error.": "ERROR"}
+
+
+def test_a_get_with_a_body_is_a_warning_not_an_error(caplog) -> None:
+    # Rasa's GET routes ignore a body; Sanic then logged "<Request: GET /status> body not
+    # consumed." at ERROR for each, so anyone could fill the log with ERRORs.
+    import requests
+    from sanic import Sanic, response
+
+    from bot.web import quiet_refusals
+    from tests.helpers.serving import serving
+
+    app = Sanic("sen-get-with-a-body")
+
+    @app.get("/status")
+    async def status(_request):
+        return response.json({"status": "ok"})
+
+    quiet_refusals()  # as bot.plugins.rasa_run does
+    with caplog.at_level("INFO"), serving(app) as url:
+        assert requests.get(url + "/status", data=b'{"a": 1}', timeout=10).status_code == 200
+        assert requests.get(url + "/status", timeout=10).status_code == 200  # after the first
+    [unread] = [r for r in caplog.records if "body not consumed" in r.getMessage()]
+    assert unread.levelname == "WARNING"

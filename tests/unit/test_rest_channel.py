@@ -13,7 +13,7 @@ import requests
 from rasa.core.channels.channel import UserMessage, register
 from sanic import Sanic
 
-from bot.channels.limits import RATE_LIMITED_REPLY
+from bot.channels.limits import RATE_LIMITED_REPLY, SESSIONS_LIMITED_REPLY
 from bot.channels.rest import SignedRestInput
 from bot.channels.tokens import Tokens
 from tests.helpers.serving import serving
@@ -134,3 +134,32 @@ def test_only_the_assistants_button_payloads_reach_rasa_as_payloads(rest) -> Non
         "/kb_senco",
         "x",
     ]
+
+
+def test_deeply_nested_json_is_a_400_not_a_crash(rest) -> None:
+    deep = b"[" * 10_000 + b"]" * 10_000  # 20 KB: json.loads gives up with a RecursionError
+    reply = send(rest, deep)
+    assert reply.status_code == 400 and reply.json()["error"] == "invalid"
+    renewed = requests.post(f"{rest.url}/session", data=deep, timeout=10)
+    assert renewed.status_code == 200 and renewed.json()["sender"]  # not a renewal: a new one
+    assert not rest.agent.messages
+
+
+def test_one_address_may_start_only_session_limit_conversations(monkeypatch) -> None:
+    # The black-box test started 100 conversations in 0.3 s, each with its own rate limit.
+    monkeypatch.setenv("SEN_SESSION_LIMIT", "3/60")
+    app = Sanic(f"sen-rest-test-{next(_apps)}")
+    app.ctx.agent = Agent()
+    register([SignedRestInput(SECRET)], app, route="/webhooks/")
+    with serving(app) as url:
+        started = [requests.post(f"{url}/webhooks/rest/session", timeout=10) for _ in range(4)]
+        assert [reply.status_code for reply in started] == [200, 200, 200, 429]
+        refused = started[-1]
+        assert refused.json() == {"error": "rate_limited", "message": SESSIONS_LIMITED_REPLY}
+        assert 1 <= int(refused.headers["Retry-After"]) <= 60
+        # Renewing a conversation's token starts none: still allowed.
+        renewed = requests.post(
+            f"{url}/webhooks/rest/session", json={"token": started[0].json()["token"]}, timeout=10
+        )
+        assert renewed.status_code == 200
+        assert renewed.json()["sender"] == started[0].json()["sender"]

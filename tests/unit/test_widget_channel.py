@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from types import SimpleNamespace
 
 import pytest
 
 from bot.cases.store import CaseStore
+from bot.channels.limits import SESSIONS_LIMITED_REPLY
 from bot.channels.tokens import Tokens
 from bot.channels.widget import bot_payload, history
 from bot.contract import message_id
@@ -156,7 +158,13 @@ _widget_apps = iter(range(10**6))
 
 
 @pytest.fixture
-def widget(tmp_path, monkeypatch):
+def session_limit() -> str:
+    return "30/60"  # SEN_SESSION_LIMIT's default; a test may override this fixture
+
+
+@pytest.fixture
+def widget(tmp_path, monkeypatch, session_limit):
+    monkeypatch.setenv("SEN_SESSION_LIMIT", session_limit)
     from rasa.core.channels.channel import register
     from rasa.core.lock_store import InMemoryLockStore
     from rasa.core.tracker_store import InMemoryTrackerStore
@@ -304,3 +312,55 @@ def test_a_huge_or_malformed_feedback_body_is_refused(widget):
     finally:
         parent.close()
     assert widget.store.feedback() == []
+
+
+def test_a_websocket_that_disconnects_logs_no_error(widget, caplog):
+    # Every widget that closed its websocket made Sanic log "Invalid response type None" at
+    # ERROR with a traceback: engine.io's handler returns no response after a websocket.
+    import aiohttp
+
+    async def visit() -> str:
+        url = widget.url + "/socket.io/?EIO=4&transport=websocket"
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(url) as ws:
+                await ws.receive()  # engine.io's open packet
+                await ws.send_str("40")
+                await ws.receive()  # socket.io's connect
+                await ws.send_str('42["session_request",{}]')
+                confirm = (await ws.receive()).data
+        await asyncio.sleep(0.5)  # the server notices the close
+        return confirm
+
+    with caplog.at_level("INFO"):
+        assert "session_confirm" in asyncio.run(visit())
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_one_socket_may_start_only_a_few_conversations(widget):
+    # The black-box test started 100 conversations from one socket in 5 s, each with its own
+    # per-conversation rate limit.
+    from tests.helpers.socketio_parent import SocketParent
+
+    parent = SocketParent(widget.url).connect()  # its first conversation
+    acks = [parent.call("session_request", {"token": None}) for _ in range(6)]
+    parent.close()
+    assert acks[:4] == [{"ok": True}] * 4
+    assert [ack["error"] for ack in acks[4:]] == ["rate_limited", "rate_limited"]
+    assert acks[-1]["message"] == SESSIONS_LIMITED_REPLY
+    # A reconnect with its token is no new conversation: never refused.
+    again = SocketParent(widget.url, token=parent.token).connect()
+    assert again.new is False
+    again.close()
+
+
+@pytest.mark.parametrize("session_limit", ["3/60"])
+def test_one_address_may_start_only_session_limit_conversations(widget):
+    from tests.helpers.socketio_parent import SocketParent
+
+    for _ in range(3):
+        SocketParent(widget.url).connect().close()
+    late = SocketParent(widget.url)
+    late.client.connect(widget.url, socketio_path="/socket.io", transports=["polling"])
+    ack = late.call("session_request", {"token": None})
+    late.close()
+    assert ack == {"ok": False, "error": "rate_limited", "message": SESSIONS_LIMITED_REPLY}

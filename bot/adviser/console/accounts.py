@@ -1,8 +1,14 @@
 """Console accounts, sessions and the audit log, in the same SQL database as the cases.
 
 - Users have a role, ``adviser`` or ``admin``, and a password hashed with argon2id.
-- After ``LOCKOUT_ATTEMPTS`` failed logins in a row an account is locked for
-  ``LOCKOUT_MINUTES``; a successful login resets the count.
+- After ``LOCKOUT_ATTEMPTS`` failed logins in a row from one client address an account is locked
+  for ``LOCKOUT_MINUTES`` for that address (not for the adviser elsewhere); a successful login
+  resets the count. A client address may fail ``ADDRESS_FAILURES`` logins, whatever the accounts,
+  before it is refused for ``ADDRESS_MINUTES``. Each attempt is counted *before* the password is
+  checked, by one conditional ``UPDATE`` (``failures < limit``), as case claims are, so parallel
+  attempts can't get more password checks than the limit: a locked account gets none.
+- An unknown username is answered exactly as a wrong password (same status, body, counting and
+  an argon2 check against a dummy hash), so the login does not tell which usernames exist.
 - A session is a random token in a cookie; only its SHA-256 is stored. Sessions end after
   ``IDLE_MINUTES`` without a request, after ``MAX_HOURS`` in any case, and at logout. Each has its
   own CSRF token, which every form and every state-changing request must carry.
@@ -25,8 +31,10 @@ from bot.cases.db import engine_with_tables
 from bot.cases.store import CaseStore
 
 ROLES = ("adviser", "admin")
-LOCKOUT_ATTEMPTS = 5
+LOCKOUT_ATTEMPTS = 5  # failed logins in a row, for one account from one client address
 LOCKOUT_MINUTES = 15
+ADDRESS_FAILURES = 20  # failed logins from one client address, any accounts
+ADDRESS_MINUTES = 15
 IDLE_MINUTES = 30
 MAX_HOURS = 12
 MIN_PASSWORD_CHARS = 12
@@ -51,6 +59,16 @@ sessions_table = sa.Table(
     sa.Column("csrf_token", sa.String(64), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("last_seen", sa.DateTime(timezone=True), nullable=False),
+)
+# Failed-login counters: "account:<address>:<username>" and "address:<address>". A row is
+# forgotten (deleted) once ``expires_at`` is past: the counter's window after its last failure.
+login_failures_table = sa.Table(
+    "console_login_failures",
+    _metadata,
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("username", sa.String(64)),  # for an account's counters: reset with its password
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False, index=True),
 )
 audit_table = sa.Table(
     "console_audit",
@@ -110,6 +128,14 @@ class LoginResult:
     locked: bool = False
 
 
+def _account_key(username: str, address: str) -> str:
+    return f"account:{address[:100]}:{username[:64]}"
+
+
+def _address_key(address: str) -> str:
+    return f"address:{address[:100]}"
+
+
 class Accounts:
     def __init__(self, url: str, now=_now) -> None:
         self.engine = engine_with_tables(url, _metadata)
@@ -140,8 +166,11 @@ class Accounts:
                 db.execute(
                     users_table.insert().values(username=username, created_at=self.now(), **values)
                 )
-            # A new password ends every session of the account.
+            # A new password ends every session of the account, and any lock on it.
             db.execute(sessions_table.delete().where(sessions_table.c.username == username))
+            db.execute(
+                login_failures_table.delete().where(login_failures_table.c.username == username)
+            )
         # Every console user can take cases: they are advisers of the hand-off too.
         store = CaseStore(self.url)
         if store.adviser(username) is None:
@@ -157,40 +186,33 @@ class Accounts:
         return User(row.username, row.first_name, row.role) if row else None
 
     # --- logging in and out ----------------------------------------------------------------
-    def login(self, username: str, password: str) -> LoginResult:
+    def login(self, username: str, password: str, address: str = "") -> LoginResult:
+        """A session for the right password. ``address`` is the client's address: failures are
+        counted per account and address, and per address (see the module's docstring)."""
         with self.engine.connect() as db:
             row = db.execute(
                 sa.select(users_table).where(users_table.c.username == username)
             ).first()
-        if row is None:
-            _verify(_DUMMY_HASH, password)
+        # An unknown username goes through the same counting and the same (dummy) check.
+        if not self._count_attempt(_address_key(address), None, ADDRESS_FAILURES, ADDRESS_MINUTES):
+            return LoginResult(locked=True)
+        account = _account_key(username, address)
+        if not self._count_attempt(account, username, LOCKOUT_ATTEMPTS, LOCKOUT_MINUTES):
+            return LoginResult(locked=True)  # no password check for a locked account
+        right = _verify(row.password_hash if row else _DUMMY_HASH, password) and row is not None
+        if not right:
+            self.audit(username, "login_failed", detail=f"from {address}"[:500])
             return LoginResult()
         now = self.now()
-        locked_until = _utc(row.locked_until)
-        if locked_until is not None and locked_until > now:
-            return LoginResult(locked=True)
-        if not _verify(row.password_hash, password):
-            failures = (row.failed_logins or 0) + 1
-            lock = (
-                now + timedelta(minutes=LOCKOUT_MINUTES) if failures >= LOCKOUT_ATTEMPTS else None
-            )
-            with self.engine.begin() as db:
-                db.execute(
-                    users_table.update()
-                    .where(users_table.c.username == username)
-                    .values(
-                        failed_logins=0 if lock else failures,
-                        locked_until=lock,
-                    )
-                )
-            self.audit(username, "login_failed", detail="locked" if lock else "")
-            return LoginResult(locked=lock is not None)
         token = secrets.token_urlsafe(32)
+        failures = login_failures_table
         with self.engine.begin() as db:
+            db.execute(failures.delete().where(failures.c.key == account))
+            # The attempt counted against the address was not a failure after all.
             db.execute(
-                users_table.update()
-                .where(users_table.c.username == username)
-                .values(failed_logins=0, locked_until=None)
+                failures.update()
+                .where(failures.c.key == _address_key(address), failures.c.failures > 0)
+                .values(failures=failures.c.failures - 1)
             )
             db.execute(
                 sessions_table.insert().values(
@@ -203,6 +225,40 @@ class Accounts:
             )
         self.audit(username, "login")
         return LoginResult(token, User(row.username, row.first_name, row.role))
+
+    def _count_attempt(self, key: str, username: str | None, limit: int, minutes: int) -> bool:
+        """Count one attempt against ``key``, unless it already has ``limit``: False then.
+
+        The count is one conditional UPDATE (``failures < limit``), atomic on SQLite and on
+        PostgreSQL (which checks the condition again on the row it waited for), so of many
+        attempts at once no more than ``limit`` are let through. A counter is forgotten
+        ``minutes`` after its last counted attempt."""
+        table = login_failures_table
+        now = self.now()
+        until = now + timedelta(minutes=minutes)
+        for _ in range(3):  # a row inserted by another attempt meanwhile: count again
+            with self.engine.begin() as db:
+                db.execute(table.delete().where(table.c.expires_at <= now))
+                counted = db.execute(
+                    table.update()
+                    .where(table.c.key == key, table.c.failures < limit)
+                    .values(failures=table.c.failures + 1, expires_at=until)
+                ).rowcount
+                if counted:
+                    return True
+                if db.execute(sa.select(table.c.key).where(table.c.key == key)).first():
+                    return False
+            try:
+                with self.engine.begin() as db:
+                    db.execute(
+                        table.insert().values(
+                            key=key, username=username, failures=1, expires_at=until
+                        )
+                    )
+                return True
+            except sa.exc.IntegrityError:
+                continue
+        return False
 
     def session(self, token: str | None) -> Session | None:
         """The session for a cookie's token, if it is still valid (and marks it used)."""

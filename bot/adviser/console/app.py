@@ -52,6 +52,7 @@ from bot.contract import (
     intent_for_article,
 )
 from bot.settings import jwt_secret, load_settings
+from bot.web import client_address, quiet_refusals
 
 logger = logging.getLogger(__name__)
 
@@ -236,7 +237,10 @@ async def login(request: Request) -> HTTPResponse:
             request, secrets.token_urlsafe(24), replies.text("adviser.login_retry"), 403
         )
     result = await asyncio.to_thread(
-        _ctx(request).accounts.login, _form(request, "username", 64), _form(request, "password")
+        _ctx(request).accounts.login,
+        _form(request, "username", 64),
+        _form(request, "password"),
+        client_address(request),
     )
     if result.session_token is None:
         message = replies.text("adviser.login_locked" if result.locked else "adviser.login_wrong")
@@ -657,6 +661,7 @@ def create_app(settings: ConsoleSettings, client: RasaClient | None = None) -> S
     for handler, uri, methods in routes:
         app.add_route(handler, uri, methods=methods, name=f"{handler.__name__}_{methods[0]}")
     app.error_handler.add(Exception, handle_error)
+    quiet_refusals()  # a GET with a body is a WARNING, not an ERROR
     return app
 
 
