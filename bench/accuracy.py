@@ -66,7 +66,7 @@ SAFEGUARDING_SET_USE = {
     "dev3": "used to tune",
     "unseen": "used to tune",
     "unseen2": "used to tune",
-    "unseen3": "unseen: the honest figure",
+    "unseen3": "never trained on; scored once before the last change: the nearest to honest",
 }
 BAD_INPUT_SET = ROOT / "tests" / "bench" / "bad_input.yml"
 DEFAULT_MODEL = ROOT / "models" / "sen-assistant.tar.gz"
