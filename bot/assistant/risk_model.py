@@ -56,12 +56,17 @@ def clauses(text: str) -> list[str]:
     sentences = [s.split() for s in re.split(r"[.!?;\n]+", text)]
     sentences = [words for words in sentences if words]
     size = WINDOW_WORDS
-    while True:
+    while size <= WINDOW_WORDS * 8:
         for step in (size // 2, size):
             chunks = _windows(sentences, size, step)
             if len(chunks) <= MAX_WINDOWS:
                 return chunks
         size *= 2
+    # More short sentences than windows (wider windows cannot help a sentence shorter than
+    # them): the whole message as one stream of words, in at most MAX_WINDOWS windows.
+    words = [word for sentence in sentences for word in sentence]
+    size = -(-len(words) // MAX_WINDOWS)
+    return [" ".join(words[start : start + size]) for start in range(0, len(words), size)]
 
 
 def _windows(sentences: list[list[str]], size: int, step: int) -> list[str]:

@@ -149,6 +149,22 @@ def test_a_very_long_message_is_read_to_its_end_in_at_most_40_windows():
     assert chunks[-1].split()[-1] == "w2999"
 
 
+def test_a_message_of_many_short_sentences_is_read_whole_in_at_most_40_windows():
+    """Reading more short sentences than windows never finishes if only the windows widen (a
+    4,000-character message of short sentences hung the thread reading it)."""
+    import threading
+
+    text = ". ".join(f"sentence {i} is short" for i in range(400)) + ". he wants to die"
+    result: list[list[str]] = []
+    reader = threading.Thread(target=lambda: result.append(clauses(text)), daemon=True)
+    reader.start()
+    reader.join(10)
+    assert result, "reading the message did not finish"
+    chunks = result[0]
+    assert len(chunks) <= 40
+    assert " ".join(chunks).split() == text.replace(".", "").split()
+
+
 def test_one_decision_says_whether_a_message_is_about_risk():
     from bot.assistant.safeguarding import is_at_risk
 
