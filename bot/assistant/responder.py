@@ -55,7 +55,11 @@ ANSWER_MIN = 0.2
 # likely to be beyond the guidance goes to an adviser (dev split; the share above is the rule for a
 # model trained without it).
 BEYOND_LIKELY = 0.4
-# ... when the articles and beyond-guidance topics together hold at least this much of the intent
+# ... when the intent model leans that way too (the beyond-guidance topics hold at least this share
+# of its belief): on its own the yes/no model escalated plain in-guidance questions that name
+# "1:1", "council" or "EHC plan" (held-out set, 2026-12-06) ...
+BEYOND_AGREE = 0.2
+# ... and when the articles and beyond-guidance topics together hold at least this much of the intent
 # model's belief (the rest is small talk, hand-off requests and out of scope).
 ABOUT_SEN = 0.5
 # A part of a longer message counts as a topic of its own from this confidence (dev split).
@@ -439,7 +443,9 @@ class Responder:
                 for r in ranking
                 if self.kb.article_for_intent(str(r.get("name")))
             )
-            likely = beyond_likely >= BEYOND_LIKELY and about_sen >= ABOUT_SEN
+            likely = share >= BEYOND_SHARE or (
+                beyond_likely >= BEYOND_LIKELY and share >= BEYOND_AGREE and about_sen >= ABOUT_SEN
+            )
         if beyond and (ranking[0] is beyond[0] or likely):
             return str(beyond[0]["name"])
         top = ranking[0]
