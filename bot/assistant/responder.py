@@ -59,8 +59,8 @@ BEYOND_LIKELY = 0.4
 # of its belief): on its own the yes/no model escalated plain in-guidance questions that name
 # "1:1", "council" or "EHC plan" (held-out set, 2026-12-06) ...
 BEYOND_AGREE = 0.2
-# ... and when the articles and beyond-guidance topics together hold at least this much of the intent
-# model's belief (the rest is small talk, hand-off requests and out of scope).
+# ... and when the articles and beyond-guidance topics together hold at least this much of the
+# intent model's belief (the rest is small talk, hand-off requests and out of scope).
 ABOUT_SEN = 0.5
 # A part of a longer message counts as a topic of its own from this confidence (dev split).
 PART_THRESHOLD = 0.2
